@@ -1,0 +1,1 @@
+"""Temporal activities: thin, idempotent calls into adapters, one class per process."""

@@ -1,0 +1,1 @@
+"""The HTTP API: a thin FastAPI edge that starts, updates and reads the processes."""

@@ -1,0 +1,12 @@
+"""`python -m api`: serve the API with uvicorn on API_HOST:API_PORT."""
+
+import uvicorn
+
+from adapters.logs import configure_logging
+from adapters.settings import get_settings
+
+if __name__ == "__main__":
+    settings = get_settings()
+    configure_logging(settings, process="api")
+    uvicorn.run("api.main:app", factory=True, host=settings.api_host, port=settings.api_port,
+                log_config=None, access_log=False)

@@ -1,0 +1,101 @@
+"""RFC 9457 problem details: the one place errors become HTTP.
+
+Every 4xx and 5xx answer is `application/problem+json` with a stable `type` slug
+(`/problems/<slug>`), `title`, `status` and `detail`; validation problems list the
+failing fields in `errors`.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import DomainError
+
+log = structlog.get_logger()
+
+DOMAIN_STATUS = {
+    "out-of-stock": 409,
+    "invalid-state": 409,
+    "not-cancellable": 409,
+    "invalid-order": 422,
+    "currency-mismatch": 422,
+    "refund-too-large": 422,
+    "unknown-product": 422,
+}
+
+_SLUGS = {
+    400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+    405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
+    415: "unsupported-media-type", 422: "validation-error", 429: "rate-limited",
+    500: "internal-error", 503: "unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere in `api/` to answer with a problem document."""
+
+    def __init__(self, status: int, slug: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.detail, self.extra = status, slug, detail, extra
+
+
+def problem_response(status: int, slug: str, detail: str, headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
+    body = {
+        "type": f"/problems/{slug}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers,
+                        media_type="application/problem+json")
+
+
+def from_domain(error: DomainError) -> Problem:
+    return Problem(DOMAIN_STATUS.get(error.code, 422), error.code, str(error))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.slug, exc.detail, **exc.extra)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        p = from_domain(exc)
+        return problem_response(p.status, p.slug, p.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", ""),
+             "type": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        malformed = any(err["type"] == "json_invalid" for err in errors)
+        return problem_response(
+            422, "malformed-json" if malformed else "validation-error",
+            "the request body is not valid JSON" if malformed else "the request is invalid",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = _SLUGS.get(exc.status_code, "error")
+        return problem_response(exc.status_code, slug, str(exc.detail),
+                                headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return problem_response(500, "internal-error", "an unexpected error occurred")

@@ -1,0 +1,386 @@
+"""Orders: place, read, list, timeline, and the commands that steer the process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from adapters.tables import idempotency_keys
+from adapters.temporal import ORDERS_QUEUE
+from api.deps import CurrentUser, OperatorUser, ServicesDep, Services
+from api.errors import DOMAIN_STATUS, Problem
+from api.pagination import decode_cursor, encode_cursor
+from api.schemas import MoneyOut, Page, Strict, money
+from api.security import Principal
+from activities.orders import LineRequest
+from workflows.order import (
+    AddressInput,
+    CancelCommand,
+    Decision,
+    OrderPolicy,
+    OrderWorkflow,
+    PlaceOrderInput,
+    ShipCommand,
+)
+from workflows.search import CUSTOMER_ID, ORDER_STATUS
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class LineIn(Strict):
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: int = Field(ge=1, le=100)
+
+
+class AddressIn(Strict):
+    name: Text
+    line1: Text
+    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
+    city: Text
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                   max_length=20)]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class PlaceOrderIn(Strict):
+    lines: list[LineIn] = Field(min_length=1, max_length=100)
+    shipping_address: AddressIn
+    payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,100}$")]
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "lines": [{"sku": "TSHIRT-BLUE-M", "quantity": 2}],
+        "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "London",
+                             "postal_code": "N1 1AA", "country": "GB"},
+        "payment_method": "pm_card_visa",
+    }]}}
+
+
+class LineOut(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: MoneyOut
+    total: MoneyOut
+
+
+class PaymentOut(BaseModel):
+    status: str
+    authorized: MoneyOut
+    captured: MoneyOut
+    refunded: MoneyOut
+    client_secret: str | None = Field(default=None, description="only for the owner, "
+                                      "while the status is payment_action_required")
+
+
+class ShipmentOut(BaseModel):
+    carrier: str
+    tracking_number: str
+
+
+class OrderOut(BaseModel):
+    id: str
+    customer_id: str
+    status: str
+    lines: list[LineOut]
+    total: MoneyOut
+    shipping_address: dict[str, str | None]
+    payment: PaymentOut
+    shipment: ShipmentOut | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventOut(BaseModel):
+    seq: int
+    type: str
+    at: datetime
+    data: dict[str, str | int | None]
+
+
+class NotificationOut(BaseModel):
+    event: str
+    channel: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, StringConstraints(max_length=500)] = "cancelled"
+
+
+class DecisionIn(Strict):
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ShipmentIn(Strict):
+    carrier: Text
+    tracking_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                       max_length=100)]
+
+
+def order_out(row: dict[str, Any], viewer: Principal) -> OrderOut:
+    currency = row["currency"]
+    owner = viewer.user_id == row["customer_id"]
+    secret = (row["client_secret"]
+              if owner and row["status"] == "payment_action_required" else None)
+    return OrderOut(
+        id=row["id"], customer_id=row["customer_id"], status=row["status"],
+        lines=[LineOut(sku=line["sku"], name=line["name"], quantity=line["quantity"],
+                       unit_price=money(line["unit_price"], currency),
+                       total=money(line["total"], currency)) for line in row["lines"]],
+        total=money(row["total"], currency),
+        shipping_address=row["shipping_address"],
+        payment=PaymentOut(status=row["payment_status"],
+                           authorized=money(row["authorized"], currency),
+                           captured=money(row["captured"], currency),
+                           refunded=money(row["refunded"], currency), client_secret=secret),
+        shipment=ShipmentOut(**row["shipment"]) if row["shipment"] else None,
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )
+
+
+async def _visible(services: Services, order_id: str, user: Principal) -> dict[str, Any]:
+    """The order if the caller may see it; another customer's order is a 404, never a 403."""
+    row = await services.orders.get(order_id)
+    if row is None or (not user.is_operator and row["customer_id"] != user.user_id):
+        raise Problem(404, "not-found", f"no order {order_id}")
+    return row
+
+
+def _request_hash(body: PlaceOrderIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _claim_key(services: Services, customer_id: str, key: str,
+                     body: PlaceOrderIn) -> tuple[str, bool]:
+    """The order id for this Idempotency-Key and whether it was claimed before."""
+    digest = _request_hash(body)
+    order_id = f"ord_{uuid.uuid4().hex[:20]}"
+    async with services.engine.begin() as conn:
+        inserted = await conn.execute(
+            insert(idempotency_keys)
+            .values(customer_id=customer_id, key=key, request_hash=digest, order_id=order_id)
+            .on_conflict_do_nothing()
+            .returning(idempotency_keys.c.order_id)
+        )
+        if inserted.first() is not None:
+            return order_id, False
+        existing = (await conn.execute(
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
+                idempotency_keys.c.customer_id == customer_id, idempotency_keys.c.key == key)
+        )).one()
+    if existing.request_hash != digest:
+        raise Problem(422, "idempotency-key-reused",
+                      "this Idempotency-Key was used with a different request body")
+    return existing.order_id, True
+
+
+def _policy(services: Services) -> OrderPolicy:
+    s = services.settings
+    return OrderPolicy(
+        review_threshold=s.review_threshold, review_timeout=s.review_timeout,
+        payment_action_timeout=s.payment_action_timeout,
+        fulfillment_timeout=s.fulfillment_timeout, delivery_timeout=s.delivery_timeout,
+        operator_email=s.operator_email,
+    )
+
+
+def _update_problem(error: WorkflowUpdateFailedError) -> Problem:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        status = DOMAIN_STATUS.get(cause.type, 409)
+        extra = {"skus": list(cause.details[0])} if cause.details else {}
+        return Problem(status, cause.type, cause.message, **extra)
+    return Problem(409, "conflict", str(cause or error))
+
+
+@router.post("", status_code=201, response_model=OrderOut,
+             responses={200: {"description": "replayed Idempotency-Key"},
+                        409: {"description": "out of stock"},
+                        422: {"description": "invalid order"}})
+async def place_order(
+    body: PlaceOrderIn,
+    user: CurrentUser,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> OrderOut:
+    """Start the order process; answers once stock is reserved and the order is accepted."""
+    if user.is_operator:
+        raise Problem(403, "forbidden", "orders are placed by customers")
+    skus = [line.sku for line in body.lines]
+    if len(set(skus)) != len(skus):
+        raise Problem(422, "invalid-order", "each sku may appear on one line only")
+    products = await services.catalogue.get_many(skus)
+    unknown = [sku for sku in skus if sku not in products]
+    if unknown:
+        raise Problem(422, "unknown-product", f"unknown sku: {', '.join(unknown)}", skus=unknown)
+    currencies = {product["currency"] for product in products.values()}
+    if len(currencies) > 1:
+        raise Problem(422, "currency-mismatch", "an order's lines must share one currency")
+
+    replay = False
+    if idempotency_key:
+        order_id, replay = await _claim_key(services, user.user_id, idempotency_key, body)
+    else:
+        order_id = f"ord_{uuid.uuid4().hex[:20]}"
+    if replay and (row := await services.orders.get(order_id)) is not None:
+        response.status_code = 200
+        return order_out(row, user)
+
+    start = WithStartWorkflowOperation(
+        OrderWorkflow.run,
+        PlaceOrderInput(
+            order_id=order_id, customer_id=user.user_id,
+            lines=[LineRequest(sku=line.sku, quantity=line.quantity) for line in body.lines],
+            shipping_address=AddressInput(**body.shipping_address.model_dump()),
+            payment_method=body.payment_method, policy=_policy(services),
+        ),
+        id=f"order-{order_id}",
+        task_queue=ORDERS_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(ORDER_STATUS, "accepted"),
+            SearchAttributePair(CUSTOMER_ID, user.user_id),
+        ]),
+        static_summary=f"Order {order_id} for {user.user_id}",
+    )
+    try:
+        await services.temporal.execute_update_with_start_workflow(
+            OrderWorkflow.accepted, start_workflow_operation=start
+        )
+    except WorkflowUpdateFailedError as error:
+        raise _update_problem(error) from None
+    row = await services.orders.get(order_id)
+    if row is None:  # pragma: no cover - the update answers after the read model is written
+        raise Problem(503, "unavailable", "the order is not readable yet")
+    if replay:
+        response.status_code = 200
+    return order_out(row, user)
+
+
+@router.get("", response_model=Page[OrderOut])
+async def list_orders(
+    user: CurrentUser,
+    services: ServicesDep,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    customer_id: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> Page[OrderOut]:
+    """Newest first; customers see their own orders, operators everyone's."""
+    secret = services.settings.jwt_secret.get_secret_value().encode()
+    after = None
+    if cursor:
+        position = decode_cursor(secret, cursor)
+        try:
+            after = (datetime.fromisoformat(position["t"]), str(position["id"]))
+        except (KeyError, TypeError, ValueError):
+            raise Problem(422, "invalid-cursor", "the cursor is not valid") from None
+    owner = customer_id if user.is_operator else user.user_id
+    rows = await services.orders.page(limit=limit + 1, customer_id=owner, status=status,
+                                      after=after)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = (encode_cursor(secret, {"t": rows[-1]["created_at"].isoformat(),
+                                          "id": rows[-1]["id"]}) if more else None)
+    return Page[OrderOut](items=[order_out(row, user) for row in rows], next_cursor=next_cursor)
+
+
+@router.get("/{order_id}", response_model=OrderOut, responses={404: {"description": "not found"}})
+async def get_order(order_id: str, user: CurrentUser, services: ServicesDep) -> OrderOut:
+    return order_out(await _visible(services, order_id, user), user)
+
+
+@router.get("/{order_id}/events", response_model=list[EventOut])
+async def order_events(order_id: str, user: CurrentUser, services: ServicesDep) -> list[EventOut]:
+    await _visible(services, order_id, user)
+    return [EventOut.model_validate(e.model_dump())
+            for e in await services.orders.timeline(order_id)]
+
+
+@router.get("/{order_id}/notifications", response_model=list[NotificationOut])
+async def order_notifications(
+    order_id: str, user: CurrentUser, services: ServicesDep
+) -> list[NotificationOut]:
+    await _visible(services, order_id, user)
+    return [NotificationOut.model_validate(row)
+            for row in await services.notifications.for_order(order_id)]
+
+
+async def _command(services: Services, order_id: str, user: Principal, update: Any,
+                   arg: BaseModel) -> OrderOut:
+    """Run a workflow update and answer with the order as the workflow left it."""
+    await _visible(services, order_id, user)
+    handle = services.temporal.get_workflow_handle(f"order-{order_id}")
+    try:
+        await handle.execute_update(update, arg)
+    except WorkflowUpdateFailedError as error:
+        raise _update_problem(error) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Problem(503, "unavailable", "the order process did not answer in time") from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise Problem(409, "invalid-state", "the order process has finished") from None
+        raise
+    return order_out(await _visible(services, order_id, user), user)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderOut,
+             responses={409: {"description": "not cancellable"}})
+async def cancel_order(order_id: str, body: CancelIn, user: CurrentUser,
+                       services: ServicesDep) -> OrderOut:
+    by = "operator" if user.is_operator else "customer"
+    return await _command(services, order_id, user, OrderWorkflow.cancel,
+                          CancelCommand(reason=body.reason, by=by))
+
+
+@router.post("/{order_id}/approve", response_model=OrderOut)
+async def approve_order(order_id: str, body: DecisionIn, user: OperatorUser,
+                        services: ServicesDep) -> OrderOut:
+    return await _command(services, order_id, user, OrderWorkflow.approve,
+                          Decision(reason=body.reason))
+
+
+@router.post("/{order_id}/reject", response_model=OrderOut)
+async def reject_order(order_id: str, body: DecisionIn, user: OperatorUser,
+                       services: ServicesDep) -> OrderOut:
+    return await _command(services, order_id, user, OrderWorkflow.reject,
+                          Decision(reason=body.reason))
+
+
+@router.post("/{order_id}/shipments", response_model=OrderOut)
+async def ship_order(order_id: str, body: ShipmentIn, user: OperatorUser,
+                     services: ServicesDep) -> OrderOut:
+    return await _command(services, order_id, user, OrderWorkflow.ship,
+                          ShipCommand(carrier=body.carrier, tracking_number=body.tracking_number))
+
+
+@router.post("/{order_id}/delivery", response_model=OrderOut)
+async def deliver_order(order_id: str, user: OperatorUser, services: ServicesDep) -> OrderOut:
+    return await _command(services, order_id, user, OrderWorkflow.deliver, Decision())

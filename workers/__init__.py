@@ -1,0 +1,1 @@
+"""Worker entry points, one per task queue: `python -m workers.orders|payments|notifications`."""

@@ -1,0 +1,468 @@
+"""OrderWorkflow: one order's whole life (SPEC §4.1), id `order-{order_id}`, queue `orders`.
+
+The domain `Order` decides every transition; this class only orchestrates: it reserves
+stock, runs the payment as a child workflow, waits on timers and operator commands
+(updates), compensates on cancellation, and after each transition writes the read model,
+upserts search attributes and starts notifications without waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notifications import NotificationRequest
+    from activities.orders import (
+        LineRequest,
+        OrderActivities,
+        RecordOrderInput,
+        ReserveStockInput,
+        StockInput,
+    )
+    from adapters.order_store import LineRecord, OrderRecord, TimelineEntry
+    from domain import events as ev
+    from domain.errors import DomainError, InvalidTransition
+    from domain.money import Money
+    from domain.orders import Address, Order, OrderLine, OrderStatus
+    from workflows.notification import NotificationWorkflow, notification_id
+    from workflows.payment import PaymentCommand, PaymentInput, PaymentReport, PaymentWorkflow
+    from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
+
+DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200),
+                       maximum_interval=timedelta(seconds=10))
+"""PostgreSQL steps retry until the database is back: nothing is lost while it restarts."""
+
+
+class AddressInput(BaseModel):
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: str
+
+
+class OrderPolicy(BaseModel):
+    """Thresholds and timeouts from Settings, fixed in the history when the order starts."""
+
+    review_threshold: int = 100_000
+    review_timeout: timedelta = timedelta(hours=24)
+    payment_action_timeout: timedelta = timedelta(minutes=30)
+    fulfillment_timeout: timedelta = timedelta(days=6)
+    delivery_timeout: timedelta = timedelta(days=30)
+    operator_email: str = "operator@example.com"
+
+
+class PlaceOrderInput(BaseModel):
+    order_id: str
+    customer_id: str
+    lines: list[LineRequest]
+    shipping_address: AddressInput
+    payment_method: str
+    policy: OrderPolicy
+
+
+class OrderState(BaseModel):
+    """What the workflow knows; updates answer with it once the read model is written."""
+
+    order_id: str
+    status: str
+    payment_status: str
+    version: int
+
+
+class CancelCommand(BaseModel):
+    reason: str
+    by: str = "customer"
+
+
+class ShipCommand(BaseModel):
+    carrier: str
+    tracking_number: str
+
+
+class Decision(BaseModel):
+    reason: str = ""
+
+
+def _refuse(error: DomainError) -> ApplicationError:
+    return ApplicationError(str(error), type=error.code, non_retryable=True)
+
+
+@workflow.defn
+class OrderWorkflow:
+    """Orchestrates reservation, payment, review, fulfilment, cancellation and compensation."""
+
+    @workflow.init
+    def __init__(self, inp: PlaceOrderInput) -> None:
+        self._inp = inp
+        self._order: Order | None = None
+        self._rejection: ApplicationError | None = None
+        self._accepted = False
+        self._seq = 0
+        self._published = 0
+        self._created_at: datetime = workflow.now()
+        self._payment_status = "pending"
+        self._intent_id: str | None = None
+        self._client_secret: str | None = None
+        self._reports: list[PaymentReport] = []
+        self._payment: workflow.ChildWorkflowHandle[PaymentWorkflow, object] | None = None
+        self._lock = asyncio.Lock()
+
+    # --- the process --------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: PlaceOrderInput) -> OrderState:
+        if not await self._accept():
+            return OrderState(order_id=inp.order_id, status="rejected",
+                              payment_status="none", version=0)
+        order = self._require_order()
+        await self._authorize(order)
+        while not order.status.is_final and order.status != OrderStatus.DELIVERED:
+            await self._wait_in(order)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._payment is not None:
+            await self._payment.signal(PaymentWorkflow.command, PaymentCommand(kind="close"))
+        return self.state()
+
+    async def _accept(self) -> bool:
+        """Reserve and price every line; the `accepted` update answers when this is done."""
+        inp = self._inp
+        reserved = await workflow.execute_activity_method(
+            OrderActivities.reserve_stock,
+            ReserveStockInput(order_id=inp.order_id, lines=inp.lines),
+            start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY,
+        )
+        if reserved.unknown_skus:
+            self._rejection = ApplicationError(
+                f"unknown sku: {', '.join(reserved.unknown_skus)}", reserved.unknown_skus,
+                type="unknown-product", non_retryable=True)
+            return False
+        if reserved.out_of_stock:
+            self._rejection = ApplicationError(
+                f"out of stock: {', '.join(reserved.out_of_stock)}", reserved.out_of_stock,
+                type="out-of-stock", non_retryable=True)
+            return False
+        lines = [OrderLine(p.sku, p.name, p.quantity, Money(p.unit_price, p.currency))
+                 for p in reserved.lines]
+        try:
+            self._order = Order.place(
+                inp.order_id, inp.customer_id, lines,
+                Address(**inp.shipping_address.model_dump()),
+            )
+        except DomainError as error:
+            await self._release_stock()
+            self._rejection = _refuse(error)
+            return False
+        await self._publish()
+        self._accepted = True
+        return True
+
+    async def _authorize(self, order: Order) -> None:
+        """Run the payment child until it authorizes, fails or the customer gives up."""
+        inp = self._inp
+        self._payment_status = "authorizing"
+        self._payment = await workflow.start_child_workflow(
+            PaymentWorkflow.run,
+            PaymentInput(order_id=order.id, customer_id=order.customer_id,
+                         amount=order.total.amount, currency=order.currency,
+                         payment_method=inp.payment_method,
+                         action_timeout=inp.policy.payment_action_timeout),
+            id=f"payment-{order.id}",
+            task_queue="payments",
+            static_summary=f"Payment for order {order.id}",
+        )
+        while True:
+            report = await self._next_report({"authorized", "action_required", "failed",
+                                              "expired"})
+            async with self._lock:
+                if order.status.is_final:  # cancelled while the payment was in flight
+                    if report.kind == "action_required":
+                        continue  # it authorizes, fails or expires (voiding itself) later
+                    if report.kind == "authorized":
+                        self._intent_id = report.intent_id
+                        self._payment_status = "authorized"
+                        await self._void()
+                        await self._publish()
+                    return
+                self._intent_id = report.intent_id or self._intent_id
+                if report.kind == "action_required":
+                    self._payment_status = "action_required"
+                    self._client_secret = report.client_secret
+                    order.require_payment_action()
+                    await self._publish()
+                    continue
+                self._client_secret = None
+                if report.kind == "authorized":
+                    self._payment_status = "authorized"
+                    order.authorize(Money(report.amount, order.currency),
+                                    inp.policy.review_threshold)
+                    await self._publish()
+                elif report.kind == "expired":
+                    self._payment_status = "voided"
+                    order.cancel(report.reason or "payment action timed out", by="system")
+                    await self._compensate(void=False)
+                else:
+                    self._payment_status = "failed"
+                    order.fail_payment(report.reason or "payment failed")
+                    await self._compensate(void=False)
+                return
+
+    async def _wait_in(self, order: Order) -> None:
+        """Wait in the current status until a command moves the order or its timer fires."""
+        status = order.status
+        policy = self._inp.policy
+        timeouts = {
+            OrderStatus.UNDER_REVIEW: policy.review_timeout,
+            OrderStatus.CONFIRMED: policy.fulfillment_timeout,
+            OrderStatus.SHIPPED: policy.delivery_timeout,
+        }
+        timeout = timeouts.get(status)
+        try:
+            await workflow.wait_condition(lambda: order.status != status, timeout=timeout)
+            return
+        except TimeoutError:
+            pass
+        async with self._lock:
+            if order.status != status:
+                return
+            if status == OrderStatus.SHIPPED:
+                order.deliver()
+                await self._publish()
+            else:
+                order.cancel(f"{status} timed out", by="system")
+                await self._compensate(void=True)
+
+    # --- commands (Temporal updates) ------------------------------------------------------
+
+    @workflow.update
+    async def accepted(self) -> OrderState:
+        """Update-with-start target: answers once stock is reserved and the order recorded."""
+        await workflow.wait_condition(lambda: self._accepted or self._rejection is not None)
+        if self._rejection is not None:
+            raise self._rejection
+        return self.state()
+
+    @workflow.update
+    async def cancel(self, command: CancelCommand) -> OrderState:
+        async with self._lock:
+            order = self._require_order()
+            try:
+                order.cancel(command.reason, command.by)
+            except DomainError as error:
+                raise _refuse(error) from None
+            await self._compensate(void=True)
+        return self.state()
+
+    @cancel.validator
+    def _validate_cancel(self, command: CancelCommand) -> None:
+        self._check(lambda order: order.ensure_cancellable())
+
+    @workflow.update
+    async def approve(self, decision: Decision) -> OrderState:
+        async with self._lock:
+            self._apply(lambda order: order.approve())
+            await self._publish()
+        return self.state()
+
+    @approve.validator
+    def _validate_approve(self, decision: Decision) -> None:
+        self._check_status(OrderStatus.UNDER_REVIEW, "approve")
+
+    @workflow.update
+    async def reject(self, decision: Decision) -> OrderState:
+        async with self._lock:
+            self._apply(lambda order: order.reject(decision.reason or "rejected by operator"))
+            await self._compensate(void=True)
+        return self.state()
+
+    @reject.validator
+    def _validate_reject(self, decision: Decision) -> None:
+        self._check_status(OrderStatus.UNDER_REVIEW, "reject")
+
+    @workflow.update
+    async def ship(self, command: ShipCommand) -> OrderState:
+        """Capture the authorized amount, then mark shipped and commit the stock."""
+        async with self._lock:
+            order = self._require_order()
+            if order.status != OrderStatus.CONFIRMED:
+                raise _refuse(InvalidTransition(f"cannot ship an order that is {order.status}"))
+            await self._payment_command(PaymentCommand(kind="capture", amount=order.authorized))
+            report = await self._next_report({"captured", "capture_failed"})
+            if report.kind == "capture_failed":
+                raise ApplicationError(report.reason or "capture failed",
+                                       type="payment-capture-failed", non_retryable=True)
+            self._payment_status = "captured"
+            order.ship(command.carrier, command.tracking_number)
+            order.record_capture(Money(report.amount, order.currency))
+            units = await workflow.execute_activity_method(
+                OrderActivities.commit_stock, StockInput(order_id=order.id),
+                start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY,
+            )
+            order.events.append(ev.StockCommitted(units=units))
+            await self._publish()
+        return self.state()
+
+    @ship.validator
+    def _validate_ship(self, command: ShipCommand) -> None:
+        self._check_status(OrderStatus.CONFIRMED, "ship")
+
+    @workflow.update
+    async def deliver(self, decision: Decision) -> OrderState:
+        async with self._lock:
+            self._apply(lambda order: order.deliver())
+            await self._publish()
+        return self.state()
+
+    @deliver.validator
+    def _validate_deliver(self, decision: Decision) -> None:
+        self._check_status(OrderStatus.SHIPPED, "deliver")
+
+    @workflow.signal
+    def payment_report(self, report: PaymentReport) -> None:
+        self._reports.append(report)
+
+    @workflow.query
+    def state(self) -> OrderState:
+        order = self._order
+        return OrderState(
+            order_id=self._inp.order_id,
+            status=str(order.status) if order else "pending",
+            payment_status=self._payment_status,
+            version=self._seq,
+        )
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _require_order(self) -> Order:
+        if self._order is None:
+            raise ApplicationError("the order is not accepted yet", type="invalid-state",
+                                   non_retryable=True)
+        return self._order
+
+    def _check(self, rule: object) -> None:
+        order = self._require_order()
+        try:
+            rule(order)  # type: ignore[operator]
+        except DomainError as error:
+            raise _refuse(error) from None
+
+    def _check_status(self, status: OrderStatus, action: str) -> None:
+        order = self._require_order()
+        if order.status != status:
+            raise _refuse(InvalidTransition(f"cannot {action} an order that is {order.status}"))
+
+    def _apply(self, command: object) -> None:
+        self._check(command)
+
+    async def _next_report(self, kinds: set[str]) -> PaymentReport:
+        await workflow.wait_condition(lambda: any(r.kind in kinds for r in self._reports))
+        report = next(r for r in self._reports if r.kind in kinds)
+        self._reports.remove(report)
+        return report
+
+    async def _payment_command(self, command: PaymentCommand) -> None:
+        assert self._payment is not None
+        await self._payment.signal(PaymentWorkflow.command, command)
+
+    async def _release_stock(self) -> int:
+        return await workflow.execute_activity_method(
+            OrderActivities.release_stock, StockInput(order_id=self._inp.order_id),
+            start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY,
+        )
+
+    async def _compensate(self, *, void: bool) -> None:
+        """Undo in reverse order: release stock, then void the authorization if any."""
+        order = self._require_order()
+        units = await self._release_stock()
+        order.events.append(ev.StockReleased(units=units))
+        if void and self._payment_status == "authorized":
+            await self._void()
+        await self._publish()
+
+    async def _void(self) -> None:
+        await self._payment_command(PaymentCommand(kind="void"))
+        await self._next_report({"voided"})
+        self._require_order().events.append(ev.PaymentVoided())
+        self._payment_status = "voided"
+
+    async def _publish(self) -> None:
+        """Make new events visible: read model, timeline, search attributes, notifications."""
+        order = self._require_order()
+        new = order.events[self._published:]
+        self._published = len(order.events)
+        now = workflow.now()
+        timeline = []
+        for event in new:
+            self._seq += 1
+            timeline.append(TimelineEntry(seq=self._seq, type=event.name, at=now,
+                                          data=event.data()))
+        await workflow.execute_activity_method(
+            OrderActivities.record_order,
+            RecordOrderInput(record=self._record(order, now), timeline=timeline),
+            start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY,
+        )
+        workflow.upsert_search_attributes([
+            ORDER_STATUS.value_set(str(order.status)),
+            PAYMENT_STATUS.value_set(self._payment_status),
+            CUSTOMER_ID.value_set(order.customer_id),
+            ORDER_TOTAL.value_set(order.total.amount),
+        ])
+        workflow.set_current_details(self._details(order))
+        for event in new:
+            if event.notify:
+                await self._notify(event.notify, "email")
+            elif isinstance(event, ev.ReviewRequired):
+                await self._notify("review_required", "email", self._inp.policy.operator_email)
+
+    async def _notify(self, event: str, channel: str, recipient: str | None = None) -> None:
+        order_id = self._inp.order_id
+        try:
+            await workflow.start_child_workflow(
+                NotificationWorkflow.run,
+                NotificationRequest(order_id=order_id, event=event, channel=channel,
+                                    recipient=recipient),
+                id=notification_id(order_id, event, channel),
+                task_queue="notifications",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"{event} by {channel}",
+            )
+        except WorkflowAlreadyStartedError:  # a replayed transition: delivered once already
+            pass
+
+    def _record(self, order: Order, now: datetime) -> OrderRecord:
+        return OrderRecord(
+            id=order.id, customer_id=order.customer_id, status=str(order.status),
+            currency=order.currency, total=order.total.amount,
+            lines=[LineRecord(sku=line.sku, name=line.name, quantity=line.quantity,
+                              unit_price=line.unit_price.amount, total=line.total.amount)
+                   for line in order.lines],
+            shipping_address=self._inp.shipping_address.model_dump(),
+            payment_status=self._payment_status, payment_intent_id=self._intent_id,
+            client_secret=self._client_secret,
+            authorized=order.authorized, captured=order.captured, refunded=order.refunded,
+            shipment=({"carrier": order.shipment.carrier,
+                       "tracking_number": order.shipment.tracking_number}
+                      if order.shipment else None),
+            version=self._seq, created_at=self._created_at, updated_at=now,
+        )
+
+    def _details(self, order: Order) -> str:
+        policy = self._inp.policy
+        waits = {
+            OrderStatus.ACCEPTED: "authorizing the payment",
+            OrderStatus.PAYMENT_ACTION_REQUIRED: "waiting for the customer's 3-D Secure, "
+            f"at most {policy.payment_action_timeout}",
+            OrderStatus.UNDER_REVIEW: f"waiting for operator review, at most {policy.review_timeout}",
+            OrderStatus.CONFIRMED: f"waiting for shipment, at most {policy.fulfillment_timeout}",
+            OrderStatus.SHIPPED: f"waiting for delivery, at most {policy.delivery_timeout}",
+        }
+        return (f"**{order.status}** · {order.total} · customer {order.customer_id}\n\n"
+                f"{waits.get(order.status, 'finished')}")

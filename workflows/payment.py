@@ -1,0 +1,241 @@
+"""PaymentWorkflow: owns one order's PaymentIntent from authorization to capture or void.
+
+It runs as a child of the order (`payment-{order_id}`, queue `payments`), reports every
+outcome to its parent with the `payment_report` signal and takes commands (`capture`,
+`void`, `close`) through the `command` signal. Idempotency keys derive from the workflow id,
+the operation and its sequence number, never the run id, so retries cannot charge twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.payments import (
+        AuthorizeInput,
+        IntentCommand,
+        IntentResult,
+        PaymentActivities,
+    )
+    from workflows.search import CUSTOMER_ID, ORDER_TOTAL, PAYMENT_STATUS
+
+STRIPE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+"""Network errors, 429 and 5xx retry forever with backoff; declines are non-retryable."""
+
+
+class PaymentInput(BaseModel):
+    order_id: str
+    customer_id: str
+    amount: int
+    currency: str
+    payment_method: str
+    action_timeout: timedelta
+
+
+class PaymentReport(BaseModel):
+    """An outcome the order acts on."""
+
+    kind: Literal[
+        "authorized", "action_required", "failed", "expired", "captured", "capture_failed",
+        "voided",
+    ]
+    intent_id: str | None = None
+    amount: int = 0
+    client_secret: str | None = None
+    reason: str | None = None
+
+
+class PaymentCommand(BaseModel):
+    kind: Literal["capture", "void", "close"]
+    amount: int = 0
+
+
+class PaymentWebhook(BaseModel):
+    """A verified Stripe event about this payment's intent: a prompt to re-read it."""
+
+    event_id: str
+    type: str
+
+
+class PaymentSummary(BaseModel):
+    order_id: str
+    status: str
+    intent_id: str | None
+    authorized: int
+    captured: int
+
+
+@workflow.defn
+class PaymentWorkflow:
+    """Authorize (manual capture), wait for 3-D Secure, capture or void."""
+
+    @workflow.init
+    def __init__(self, inp: PaymentInput) -> None:
+        self._inp = inp
+        self._status = "pending"
+        self._intent: IntentResult | None = None
+        self._commands: list[PaymentCommand] = []
+        self._webhooks: list[PaymentWebhook] = []
+        self._captured = 0
+        self._sequence: dict[str, int] = {}
+
+    @workflow.run
+    async def run(self, inp: PaymentInput) -> PaymentSummary:
+        workflow.upsert_search_attributes(
+            [CUSTOMER_ID.value_set(inp.customer_id), ORDER_TOTAL.value_set(inp.amount)]
+        )
+        if await self._authorize():
+            await self._serve_commands()
+        return self.summary()
+
+    @workflow.signal
+    def command(self, command: PaymentCommand) -> None:
+        self._commands.append(command)
+
+    @workflow.signal
+    def stripe_event(self, event: PaymentWebhook) -> None:
+        self._webhooks.append(event)
+
+    @workflow.query
+    def summary(self) -> PaymentSummary:
+        return PaymentSummary(
+            order_id=self._inp.order_id, status=self._status,
+            intent_id=self._intent.intent_id if self._intent else None,
+            authorized=self._intent.amount if self._status == "authorized" else 0,
+            captured=self._captured,
+        )
+
+    async def _authorize(self) -> bool:
+        """True once authorized; reports every outcome to the order."""
+        inp = self._inp
+        self._set_status("authorizing")
+        try:
+            self._intent = await workflow.execute_activity_method(
+                PaymentActivities.authorize_payment,
+                AuthorizeInput(
+                    order_id=inp.order_id, amount=inp.amount, currency=inp.currency,
+                    payment_method=inp.payment_method,
+                    idempotency_key=self._key("authorize"),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STRIPE_RETRY,
+            )
+        except ActivityError as error:
+            reason = error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
+            await self._fail(reason)
+            return False
+        if self._intent.status == "requires_action":
+            self._set_status("action_required")
+            await self._report(PaymentReport(
+                kind="action_required", intent_id=self._intent.intent_id,
+                client_secret=self._intent.client_secret,
+            ))
+            if not await self._await_customer_action():
+                return False
+        if self._intent.status != "requires_capture":
+            await self._fail(self._intent.error or f"payment {self._intent.status}")
+            return False
+        self._set_status("authorized")
+        await self._report(PaymentReport(
+            kind="authorized", intent_id=self._intent.intent_id, amount=self._intent.amount
+        ))
+        return True
+
+    async def _await_customer_action(self) -> bool:
+        """Wait for webhooks until the intent leaves `requires_action`, or time out."""
+        assert self._intent is not None
+        deadline = workflow.now() + self._inp.action_timeout
+        while self._intent.status == "requires_action":
+            remaining = deadline - workflow.now()
+            try:
+                await workflow.wait_condition(lambda: bool(self._webhooks), timeout=remaining)
+            except TimeoutError:
+                await self._void()
+                await self._report(PaymentReport(kind="expired", intent_id=self._intent_id(),
+                                                 reason="payment action timed out"))
+                return False
+            self._webhooks.clear()
+            self._intent = await workflow.execute_activity_method(
+                PaymentActivities.refresh_payment, self._intent.intent_id,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=STRIPE_RETRY,
+            )
+        return True
+
+    async def _serve_commands(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._commands))
+            command = self._commands.pop(0)
+            if command.kind == "close":
+                return
+            if command.kind == "capture":
+                try:
+                    await self._capture(command.amount)
+                except ActivityError as error:
+                    cause = error.cause
+                    await self._report(PaymentReport(
+                        kind="capture_failed", intent_id=self._intent_id(),
+                        reason=cause.message if isinstance(cause, ApplicationError) else str(error),
+                    ))
+            elif command.kind == "void":
+                await self._void()
+                await self._report(PaymentReport(kind="voided", intent_id=self._intent_id()))
+
+    async def _capture(self, amount: int) -> None:
+        result = await workflow.execute_activity_method(
+            PaymentActivities.capture_payment,
+            IntentCommand(intent_id=self._intent_id(), amount=amount,
+                          idempotency_key=self._key("capture")),
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=STRIPE_RETRY,
+        )
+        self._captured = result.amount
+        self._set_status("captured")
+        await self._report(PaymentReport(kind="captured", intent_id=result.intent_id,
+                                         amount=amount))
+
+    async def _void(self) -> None:
+        await workflow.execute_activity_method(
+            PaymentActivities.void_payment,
+            IntentCommand(intent_id=self._intent_id(), amount=0,
+                          idempotency_key=self._key("void")),
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=STRIPE_RETRY,
+        )
+        self._set_status("voided")
+
+    async def _fail(self, reason: str) -> None:
+        self._set_status("failed")
+        await self._report(PaymentReport(
+            kind="failed", reason=reason,
+            intent_id=self._intent.intent_id if self._intent else None,
+        ))
+
+    async def _report(self, report: PaymentReport) -> None:
+        parent = workflow.info().parent
+        if parent is not None:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                "payment_report", report
+            )
+
+    def _set_status(self, status: str) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(status)])
+
+    def _intent_id(self) -> str:
+        if self._intent is None:
+            raise ApplicationError("no PaymentIntent yet", non_retryable=True)
+        return self._intent.intent_id
+
+    def _key(self, operation: str) -> str:
+        """`payment-{order_id}:{operation}:{n}`: stable across retries, crashes and resets."""
+        n = self._sequence.get(operation, 0) + 1
+        self._sequence[operation] = n
+        return f"{workflow.info().workflow_id}:{operation}:{n}"

@@ -1,0 +1,8 @@
+"""Search attribute keys of SPEC §6, shared by the order and payment workflows."""
+
+from temporalio.common import SearchAttributeKey
+
+ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+ORDER_TOTAL = SearchAttributeKey.for_int("OrderTotal")
+PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
