@@ -58,6 +58,8 @@ class OrderPolicy(BaseModel):
     fulfillment_timeout: timedelta = timedelta(days=6)
     delivery_timeout: timedelta = timedelta(days=30)
     operator_email: str = "operator@example.com"
+    payments_queue: str = "payments"
+    notifications_queue: str = "notifications"
 
 
 class PlaceOrderInput(BaseModel):
@@ -128,7 +130,7 @@ class OrderWorkflow:
         while not order.status.is_final and order.status != OrderStatus.DELIVERED:
             await self._wait_in(order)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._payment is not None:
+        if self._payment is not None and self._payment_status not in {"failed", "expired"}:
             await self._payment.signal(PaymentWorkflow.command, PaymentCommand(kind="close"))
         return self.state()
 
@@ -176,7 +178,7 @@ class OrderWorkflow:
                          payment_method=inp.payment_method,
                          action_timeout=inp.policy.payment_action_timeout),
             id=f"payment-{order.id}",
-            task_queue="payments",
+            task_queue=inp.policy.payments_queue,
             static_summary=f"Payment for order {order.id}",
         )
         while True:
@@ -186,6 +188,8 @@ class OrderWorkflow:
                 if order.status.is_final:  # cancelled while the payment was in flight
                     if report.kind == "action_required":
                         continue  # it authorizes, fails or expires (voiding itself) later
+                    if report.kind in {"failed", "expired"}:
+                        self._payment_status = report.kind
                     if report.kind == "authorized":
                         self._intent_id = report.intent_id
                         self._payment_status = "authorized"
@@ -206,7 +210,7 @@ class OrderWorkflow:
                                     inp.policy.review_threshold)
                     await self._publish()
                 elif report.kind == "expired":
-                    self._payment_status = "voided"
+                    self._payment_status = "expired"
                     order.cancel(report.reason or "payment action timed out", by="system")
                     await self._compensate(void=False)
                 else:
@@ -430,7 +434,7 @@ class OrderWorkflow:
                 NotificationRequest(order_id=order_id, event=event, channel=channel,
                                     recipient=recipient),
                 id=notification_id(order_id, event, channel),
-                task_queue="notifications",
+                task_queue=self._inp.policy.notifications_queue,
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 static_summary=f"{event} by {channel}",
             )

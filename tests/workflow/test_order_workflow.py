@@ -1,0 +1,265 @@
+"""OrderWorkflow with its children, activities replaced by in-memory doubles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.orders import LineRequest
+from tests.workflow.fakes import Fakes
+from workflows.notification import NotificationWorkflow
+from workflows.order import (
+    AddressInput,
+    OrderPolicy,
+    OrderState,
+    OrderWorkflow,
+    PlaceOrderInput,
+    ShipCommand,
+    CancelCommand,
+    Decision,
+)
+from workflows.payment import PaymentWorkflow
+
+ADDRESS = AddressInput(name="Ada", line1="1 Main St", city="London", postal_code="N1",
+                       country="GB")
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    fakes: Fakes
+    queues: dict[str, str]
+
+    def policy(self, **overrides: object) -> OrderPolicy:
+        return OrderPolicy(payments_queue=self.queues["payments"],
+                           notifications_queue=self.queues["notifications"], **overrides)
+
+    async def place(self, lines: dict[str, int], **policy: object
+                    ) -> tuple[WorkflowHandle[OrderWorkflow, OrderState], OrderState]:
+        order_id = uuid.uuid4().hex[:12]
+        start = WithStartWorkflowOperation(
+            OrderWorkflow.run,
+            PlaceOrderInput(order_id=order_id, customer_id="cus_1",
+                            lines=[LineRequest(sku=s, quantity=q) for s, q in lines.items()],
+                            shipping_address=ADDRESS, payment_method="pm_card_visa",
+                            policy=self.policy(**policy)),
+            id=f"order-{order_id}", task_queue=self.queues["orders"],
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        state = await self.env.client.execute_update_with_start_workflow(
+            OrderWorkflow.accepted, start_workflow_operation=start)
+        handle = self.env.client.get_workflow_handle_for(OrderWorkflow.run,  # type: ignore[arg-type]
+                                                         f"order-{order_id}")
+        return handle, state
+
+
+@pytest.fixture
+async def harness(time_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
+    fakes = Fakes()
+    acts = fakes.activities()
+    queues = {name: f"{name}-{uuid.uuid4()}" for name in acts}
+    workflows = {"orders": [OrderWorkflow], "payments": [PaymentWorkflow],
+                 "notifications": [NotificationWorkflow]}
+    async with AsyncExitStack() as stack:
+        for name, queue in queues.items():
+            await stack.enter_async_context(Worker(
+                time_env.client, task_queue=queue, workflows=workflows[name],
+                activities=acts[name]))
+        yield Harness(time_env, fakes, queues)
+
+
+async def wait_status(handle: WorkflowHandle[OrderWorkflow, OrderState], status: str) -> OrderState:
+    """Poll the workflow's state (queries do not skip time) until it reaches `status`."""
+    state = await handle.query(OrderWorkflow.state)
+    for _ in range(200):
+        if state.status == status:
+            return state
+        await asyncio.sleep(0.05)
+        state = await handle.query(OrderWorkflow.state)
+    raise AssertionError(f"never reached {status}; still {state.status}")
+
+
+async def skip_until_done(harness: Harness, handle: WorkflowHandle[OrderWorkflow, OrderState],
+                          span: timedelta) -> OrderState:
+    """Skip up to `span` of workflow time and return the workflow's result.
+
+    The Java test server sometimes leaves its sleep RPC hanging after time has reached the
+    target, so the sleep runs beside a poll of the workflow and is dropped once it is done.
+    """
+    sleeper = asyncio.create_task(harness.env.sleep(span))
+    try:
+        for _ in range(400):
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                break
+            await asyncio.sleep(0.05)
+        return await asyncio.wait_for(handle.result(), timeout=10)
+    finally:
+        sleeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError, RPCError):
+            await sleeper
+
+
+async def test_happy_path_confirms_and_notifies(harness: Harness) -> None:
+    handle, accepted = await harness.place({"TSHIRT": 2})
+    assert accepted.status == "accepted"
+
+    await wait_status(handle, "confirmed")
+
+    fakes = harness.fakes
+    assert fakes.statuses[:2] == ["accepted", "confirmed"]
+    assert fakes.timeline[:3] == ["order_accepted", "payment_authorized", "order_confirmed"]
+    assert fakes.records[-1].record.authorized == 5000
+    assert fakes.stripe_calls == [("authorize", f"payment-{accepted.order_id}:authorize:1")]
+    await harness.env.sleep(timedelta(seconds=5))
+    assert sorted(r.event for r in fakes.sent) == ["order_accepted", "order_confirmed"]
+
+
+async def test_out_of_stock_creates_no_order_and_reserves_nothing(harness: Harness) -> None:
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await harness.place({"TSHIRT": 2, "MACHINE": 3})
+
+    assert refused.value.cause.type == "out-of-stock"  # type: ignore[union-attr]
+    assert harness.fakes.records == []
+    assert harness.fakes.stock == {"TSHIRT": 10, "MUG": 10, "MACHINE": 2}
+
+
+async def test_declined_card_fails_payment_and_releases_stock(harness: Harness) -> None:
+    harness.fakes.decline = True
+    handle, accepted = await harness.place({"MUG": 3})
+
+    result = await handle.result()
+
+    assert result.status == "payment_failed"
+    assert harness.fakes.released == [accepted.order_id]
+    assert harness.fakes.stock["MUG"] == 10
+    assert "payment_failed" in harness.fakes.timeline
+    assert ("capture", ) not in [c[:1] for c in harness.fakes.stripe_calls]
+
+
+async def test_shipment_captures_commits_stock_and_delivery_completes(harness: Harness) -> None:
+    handle, accepted = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+
+    shipped = await handle.execute_update(
+        OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="JD1"))
+    assert shipped.status == "shipped"
+    assert ("capture", f"payment-{accepted.order_id}:capture:1") in harness.fakes.stripe_calls
+    assert harness.fakes.committed == [accepted.order_id]
+    assert harness.fakes.records[-1].record.captured == 2500
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(OrderWorkflow.cancel, CancelCommand(reason="too late"))
+    assert refused.value.cause.type == "not-cancellable"  # type: ignore[union-attr]
+
+    done = await handle.execute_update(OrderWorkflow.deliver, Decision())
+    assert done.status == "delivered"
+    assert (await handle.result()).status == "delivered"
+
+
+async def test_confirmed_order_is_cancelled_when_fulfillment_times_out(harness: Harness) -> None:
+    handle, accepted = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+
+    result = await skip_until_done(harness, handle, timedelta(days=7))
+
+    assert result.status == "cancelled"
+    assert harness.fakes.released == [accepted.order_id]
+    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.stripe_calls
+    assert harness.fakes.timeline[-3:] == ["order_cancelled", "stock_released", "payment_voided"]
+
+
+async def test_shipped_order_is_delivered_automatically_after_thirty_days(harness: Harness) -> None:
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+    await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="UPS", tracking_number="1Z"))
+
+    result = await skip_until_done(harness, handle, timedelta(days=31))
+
+    assert result.status == "delivered"
+    assert harness.fakes.statuses[-1] == "delivered"
+
+
+async def test_large_order_waits_for_review_and_times_out_into_cancellation(
+    harness: Harness,
+) -> None:
+    handle, accepted = await harness.place({"MACHINE": 1})
+    await wait_status(handle, "under_review")
+
+    result = await skip_until_done(harness, handle, timedelta(hours=25))
+
+    assert result.status == "cancelled"
+    assert harness.fakes.stock["MACHINE"] == 2
+    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.stripe_calls
+    await harness.env.sleep(timedelta(seconds=5))
+    assert "review_required" in [r.event for r in harness.fakes.sent]
+
+
+async def test_operator_approval_confirms_an_order_under_review(harness: Harness) -> None:
+    handle, _ = await harness.place({"MACHINE": 1})
+    await wait_status(handle, "under_review")
+
+    approved = await handle.execute_update(OrderWorkflow.approve, Decision())
+
+    assert approved.status == "confirmed"
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(OrderWorkflow.approve, Decision())
+    assert refused.value.cause.type == "invalid-state"  # type: ignore[union-attr]
+
+
+async def test_three_d_secure_that_never_completes_cancels_the_order(harness: Harness) -> None:
+    harness.fakes.intent_status = "requires_action"
+    handle, accepted = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "payment_action_required")
+    assert harness.fakes.records[-1].record.client_secret == "pi_fake_secret"
+
+    result = await skip_until_done(harness, handle, timedelta(minutes=31))
+
+    assert result.status == "cancelled"
+    assert harness.fakes.released == [accepted.order_id]
+    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.stripe_calls
+    assert harness.fakes.records[-1].record.client_secret is None
+
+
+async def test_cancellation_retries_a_failing_compensation_until_it_succeeds(
+    harness: Harness,
+) -> None:
+    handle, accepted = await harness.place({"TSHIRT": 4})
+    await wait_status(handle, "confirmed")
+    harness.fakes.fail_release_times = 2
+
+    cancelled = await handle.execute_update(OrderWorkflow.cancel,
+                                            CancelCommand(reason="changed my mind"))
+
+    assert cancelled.status == "cancelled"
+    assert harness.fakes.released == [accepted.order_id]
+    assert harness.fakes.stock["TSHIRT"] == 10
+    assert harness.fakes.timeline[-3:] == ["order_cancelled", "stock_released", "payment_voided"]
+
+
+async def test_notification_failing_for_a_day_is_recorded_failed_and_spares_the_order(
+    harness: Harness,
+) -> None:
+    harness.fakes.smtp_down = True
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+
+    await harness.env.sleep(timedelta(hours=25))
+
+    assert {f.request.event for f in harness.fakes.failures} == {"order_accepted",
+                                                                 "order_confirmed"}
+    assert "smtp down" in harness.fakes.failures[0].error
+    assert (await handle.query(OrderWorkflow.state)).status == "confirmed"
