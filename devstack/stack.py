@@ -1,0 +1,243 @@
+"""`make run`: start what is not configured externally, then the engine, and stop it all cleanly.
+
+Every process is one we started and know by pid; they stop in reverse start order on Ctrl-C or
+SIGTERM (exit 0), or when any of them dies on its own (exit 1, said loudly). Set
+`DEVSTACK_SKIP_APP=1` to start only the real parts, e.g. to run the engine from an IDE.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+import httpx
+
+from adapters.settings import Settings
+from devstack import services
+from devstack.apps import APPS, say, start_app
+from devstack.banner import Where, full_banner, services_banner
+from devstack.localenv import generated_values
+from devstack.process import LOOPBACK_HOSTS, Service, ServiceError, is_listening
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 120.0
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: stop everything, successfully."""
+
+
+class StartupError(Exception):
+    """Something the stack needs is missing or failed; the message says what to do."""
+
+
+class ChildDied(Exception):
+    """A process we started exited while it should be running."""
+
+
+def run() -> int:
+    """Run the stack until interrupted; the process exit code."""
+    settings = Settings()
+    started: list[Service] = []
+    _on_signals(_interrupt)
+    try:
+        _run(settings, started)
+    except Interrupted:
+        say("devstack", "stopping (signal received)")
+        return 0
+    except ChildDied as died:
+        say("devstack", f"!!! {died} - stopping everything !!!")
+        return 1
+    except (StartupError, ServiceError) as failed:
+        say("devstack", f"!!! start-up failed: {failed}")
+        return 1
+    finally:
+        _on_signals(_already_stopping)
+        _stop_all(started)
+    return 0  # unreachable: _run returns only by an exception
+
+
+def _run(settings: Settings, started: list[Service]) -> None:
+    data_dir = settings.data_dir.resolve()
+    logs = data_dir / "logs"
+    secrets = generated_values(data_dir / "local.env", settings)
+    env = {**os.environ, **secrets, "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    if sys.stdout.isatty() and "LOG_FORMAT" not in os.environ:
+        env["LOG_FORMAT"] = "console"  # children write to a pipe, which `auto` takes for JSON
+    where, localstripe = _start_services(settings, data_dir, logs, started, env)
+    where = Where(**{**where.__dict__, "operator_password": secrets.get("OPERATOR_PASSWORD")})
+
+    if os.environ.get("DEVSTACK_SKIP_APP"):
+        print(services_banner(where) + "\n  (DEVSTACK_SKIP_APP: engine not started)\n", flush=True)
+        _watch(started)
+
+    _run_step("migrations", ["alembic", "upgrade", "head"], env, REPO_ROOT / "alembic.ini")
+    _run_step("seed", ["adapters.seed"], env)
+    for name, module in APPS:
+        if not _module_exists(module):
+            raise StartupError(f"module {module} is missing; is the engine installed?")
+        started.append(
+            start_app(name, module, env=env, cwd=REPO_ROOT, log_file=logs / f"{name}.log")
+        )
+    _wait_for_api(settings, started)
+    if localstripe:
+        webhook = f"{settings.api_url}/v1/webhooks/stripe"
+        services.register_stripe_webhook(
+            where.stripe_api_base, "devstack", webhook, env["STRIPE_WEBHOOK_SECRET"]
+        )
+        say("devstack", f"localstripe delivers its events to {webhook}")
+    print(full_banner(where), flush=True)
+    _watch(started)
+
+
+def _start_services(
+    settings: Settings, data_dir: Path, logs: Path, started: list[Service], env: dict[str, str]
+) -> tuple[Where, bool]:
+    """Start each real part unless configured elsewhere; put the addresses into `env`."""
+    temporal_address, temporal_ui = settings.temporal_address, settings.temporal_ui_url
+    host, _, port = temporal_address.rpartition(":")
+    if host in LOOPBACK_HOSTS and not is_listening(host, int(port)):
+        ui_port = urlsplit(temporal_ui).port or 8233
+        say("devstack", f"starting Temporal on {temporal_address} (data in temporal.db)")
+        temporal = services.start_temporal(
+            port=int(port),
+            ui_port=ui_port,
+            db_file=data_dir / "temporal.db",
+            log_file=logs / "temporal.log",
+        )
+        started.append(temporal)
+        temporal_address, temporal_ui = temporal.address, f"http://127.0.0.1:{ui_port}"
+
+    database_url = settings.database_url
+    if not database_url:
+        say("devstack", "starting the embedded PostgreSQL (data in postgres/)")
+        postgres = services.start_postgres(data_dir / "postgres")
+        started.append(postgres)
+        database_url = postgres.address
+
+    stripe_base = settings.stripe_api_base.rstrip("/")
+    stripe = urlsplit(stripe_base)
+    ours = stripe.hostname in LOOPBACK_HOSTS and not is_listening(
+        stripe.hostname or "", stripe.port or 80
+    )
+    if ours:
+        say("devstack", f"starting localstripe on {stripe_base}")
+        started.append(
+            services.start_localstripe(port=stripe.port or 80, log_file=logs / "localstripe.log")
+        )
+
+    mail_dir = data_dir / "mail"
+    if settings.smtp_host in LOOPBACK_HOSTS and not is_listening(
+        settings.smtp_host, settings.smtp_port
+    ):
+        say("devstack", f"starting the SMTP sink on {settings.smtp_host}:{settings.smtp_port}")
+        started.append(
+            services.start_smtp_sink(
+                port=settings.smtp_port, mail_dir=mail_dir, log_file=logs / "smtp.log"
+            )
+        )
+
+    env.update(
+        TEMPORAL_ADDRESS=temporal_address,
+        TEMPORAL_UI_URL=temporal_ui,
+        DATABASE_URL=database_url,
+        STRIPE_API_BASE=stripe_base,
+        SMTP_HOST=settings.smtp_host,
+        SMTP_PORT=str(settings.smtp_port),
+    )
+    where = Where(
+        api_url=settings.api_url,
+        temporal_address=temporal_address,
+        temporal_ui_url=temporal_ui,
+        database_url=database_url,
+        stripe_api_base=stripe_base,
+        smtp=f"{settings.smtp_host}:{settings.smtp_port}",
+        mail_dir=mail_dir,
+        logs_dir=logs,
+        operator_email=settings.operator_email,
+        operator_password=None,
+    )
+    return where, ours
+
+
+def _run_step(
+    name: str, module_args: list[str], env: dict[str, str], needs: Path | None = None
+) -> None:
+    """Run `python -m <module_args>` to completion in the repository, or explain the failure."""
+    module = module_args[0]
+    if needs is not None and not needs.exists():
+        raise StartupError(f"{name}: {needs} does not exist yet")
+    if not _module_exists(module):
+        raise StartupError(f"{name}: module {module} is missing (not written or not installed)")
+    say("devstack", f"{name}: python -m {' '.join(module_args)}")
+    result = subprocess.run(
+        [sys.executable, "-m", *module_args], cwd=REPO_ROOT, env=env, check=False
+    )
+    if result.returncode != 0:
+        raise StartupError(f"{name} failed with exit code {result.returncode} (output above)")
+
+
+def _wait_for_api(settings: Settings, started: list[Service]) -> None:
+    host = "127.0.0.1" if settings.api_host in {"0.0.0.0", "::", ""} else settings.api_host
+    url = f"http://{host}:{settings.api_port}/readyz"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        _check_alive(started)
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise StartupError(f"{url} did not answer 200 within {READY_TIMEOUT:.0f}s")
+
+
+def _watch(started: list[Service]) -> None:
+    """Sleep until a signal interrupts us or a child dies."""
+    while True:
+        _check_alive(started)
+        time.sleep(0.5)
+
+
+def _check_alive(started: list[Service]) -> None:
+    for service in started:
+        if not service.running():
+            code = service.process.returncode if service.process is not None else None
+            raise ChildDied(f"{service.name} (pid {service.pid}) exited unexpectedly, code {code}")
+
+
+def _stop_all(started: list[Service]) -> None:
+    for service in reversed(started):
+        say("devstack", f"stopping {service.name} (pid {service.pid})")
+        try:
+            service.stop(grace=10)
+        except Exception as error:  # keep stopping the others
+            say("devstack", f"could not stop {service.name}: {error!r}")
+    started.clear()
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _on_signals(handler: signal._HANDLER) -> None:
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted
+
+
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    say("devstack", "already stopping, please wait")
