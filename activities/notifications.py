@@ -16,13 +16,29 @@ from adapters.mailer import Mailer
 from adapters.notification_store import NotificationStore
 
 SUBJECTS = {
-    "order_accepted": ("We received your order {id}", "We received your order and are authorizing your payment."),
-    "payment_action_required": ("Action needed to pay for order {id}", "Your bank asks you to confirm the payment. Please complete it in the shop."),
-    "order_confirmed": ("Order {id} is confirmed", "Your payment is authorized and your order is confirmed. We will tell you when it ships."),
-    "payment_failed": ("Payment for order {id} failed", "Your payment could not be authorized, so the order was not placed. You have not been charged."),
+    "order_accepted": (
+        "We received your order {id}",
+        "We received your order and are authorizing your payment.",
+    ),
+    "payment_action_required": (
+        "Action needed to pay for order {id}",
+        "Your bank asks you to confirm the payment. Please complete it in the shop.",
+    ),
+    "order_confirmed": (
+        "Order {id} is confirmed",
+        "Your payment is authorized and your order is confirmed. We will tell you when it ships.",
+    ),
+    "payment_failed": (
+        "Payment for order {id} failed",
+        "Your payment could not be authorized, so the order was not placed. "
+        "You have not been charged.",
+    ),
     "order_shipped": ("Order {id} has shipped", "Your order is on its way."),
     "order_delivered": ("Order {id} was delivered", "Your order was delivered. Enjoy!"),
-    "order_cancelled": ("Order {id} was cancelled", "Your order was cancelled and any payment hold released or refunded."),
+    "order_cancelled": (
+        "Order {id} was cancelled",
+        "Your order was cancelled and any payment hold released or refunded.",
+    ),
     "refund_issued": ("Refund for order {id}", "We issued a refund for your order."),
     "review_required": ("Order {id} needs review", "An order is waiting for an operator decision."),
 }
@@ -102,8 +118,13 @@ class NotificationActivities:
         try:
             await self._mailer.send(message)
         except Exception as error:
-            await self._store.mark(request.order_id, request.event, request.channel,
-                                   status="pending", error=f"{type(error).__name__}: {error}")
+            await self._store.mark(
+                request.order_id,
+                request.event,
+                request.channel,
+                status="pending",
+                error=f"{type(error).__name__}: {error}",
+            )
             raise
         await self._store.mark(request.order_id, request.event, request.channel, status="sent")
         return DeliveryResult(status="sent")

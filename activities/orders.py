@@ -58,7 +58,9 @@ class OrderActivities:
             inp.order_id, [(line.sku, line.quantity) for line in inp.lines]
         )
         return ReserveStockResult(
-            lines=[PricedLine.model_validate(line, from_attributes=True) for line in reservation.lines],
+            lines=[
+                PricedLine.model_validate(line, from_attributes=True) for line in reservation.lines
+            ],
             out_of_stock=reservation.out_of_stock,
             unknown_skus=reservation.unknown_skus,
         )

@@ -40,8 +40,12 @@ class IntentCommand(BaseModel):
 
 def _result(state: IntentState) -> IntentResult:
     return IntentResult(
-        intent_id=state.id, status=state.status, amount=state.amount, currency=state.currency,
-        client_secret=state.client_secret, error=state.error,
+        intent_id=state.id,
+        status=state.status,
+        amount=state.amount,
+        currency=state.currency,
+        client_secret=state.client_secret,
+        error=state.error,
     )
 
 
@@ -52,7 +56,7 @@ def _raise_for(error: stripe.StripeError) -> None:
             error.user_message or "card declined", type=CARD_DECLINED, non_retryable=True
         ) from error
     status = error.http_status or 0
-    if isinstance(error, stripe.InvalidRequestError) or 400 <= status < 500 and status != 429:
+    if isinstance(error, stripe.InvalidRequestError) or (400 <= status < 500 and status != 429):
         raise ApplicationError(
             str(error.user_message or error), type=type(error).__name__, non_retryable=True
         ) from error
@@ -70,8 +74,11 @@ class PaymentActivities:
         """Create and confirm a manual-capture PaymentIntent; checks what Stripe answered."""
         try:
             state = await self._gateway.authorize(
-                amount=inp.amount, currency=inp.currency, payment_method=inp.payment_method,
-                order_id=inp.order_id, idempotency_key=inp.idempotency_key,
+                amount=inp.amount,
+                currency=inp.currency,
+                payment_method=inp.payment_method,
+                order_id=inp.order_id,
+                idempotency_key=inp.idempotency_key,
             )
         except stripe.StripeError as error:
             _raise_for(error)
@@ -79,15 +86,19 @@ class PaymentActivities:
         if state.amount != inp.amount or state.currency != inp.currency.upper():
             raise ApplicationError(
                 f"Stripe answered {state.amount} {state.currency} for {inp.amount} {inp.currency}",
-                type=AMOUNT_MISMATCH, non_retryable=True,
+                type=AMOUNT_MISMATCH,
+                non_retryable=True,
             )
         return _result(state)
 
     @activity.defn
     async def capture_payment(self, inp: IntentCommand) -> IntentResult:
         try:
-            return _result(await self._gateway.capture(
-                inp.intent_id, amount=inp.amount, idempotency_key=inp.idempotency_key))
+            return _result(
+                await self._gateway.capture(
+                    inp.intent_id, amount=inp.amount, idempotency_key=inp.idempotency_key
+                )
+            )
         except stripe.StripeError as error:
             _raise_for(error)
             raise
@@ -96,8 +107,9 @@ class PaymentActivities:
     async def void_payment(self, inp: IntentCommand) -> IntentResult:
         """Cancel an uncaptured PaymentIntent, releasing the authorization."""
         try:
-            return _result(await self._gateway.cancel(
-                inp.intent_id, idempotency_key=inp.idempotency_key))
+            return _result(
+                await self._gateway.cancel(inp.intent_id, idempotency_key=inp.idempotency_key)
+            )
         except stripe.StripeError as error:
             _raise_for(error)
             raise

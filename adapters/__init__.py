@@ -1,1 +1,1 @@
-"""Everything that talks to the outside world: PostgreSQL, Stripe, SMTP, HTTP, Temporal, settings."""
+"""Everything that talks to the outside: PostgreSQL, Stripe, SMTP, HTTP, Temporal, settings."""

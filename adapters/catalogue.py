@@ -17,7 +17,9 @@ class Catalogue:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def page(self, *, limit: int, query: str | None, after: str | None) -> list[dict[str, Any]]:
+    async def page(
+        self, *, limit: int, query: str | None, after: str | None
+    ) -> list[dict[str, Any]]:
         """Products ordered by sku, keyset-paginated after the last sku seen."""
         stmt = select(products).order_by(products.c.sku).limit(limit)
         if query:
@@ -45,8 +47,14 @@ class Catalogue:
         """Insert a product; None when the sku exists already."""
         stmt = (
             insert(products)
-            .values(sku=sku, name=name, description=description, price_amount=price,
-                    currency=currency, on_hand=stock)
+            .values(
+                sku=sku,
+                name=name,
+                description=description,
+                price_amount=price,
+                currency=currency,
+                on_hand=stock,
+            )
             .on_conflict_do_nothing(index_elements=[products.c.sku])
             .returning(*products.c)
         )
@@ -59,8 +67,12 @@ class Catalogue:
         stmt = insert(products).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=[products.c.sku],
-            set_={"name": stmt.excluded.name, "description": stmt.excluded.description,
-                  "price_amount": stmt.excluded.price_amount, "updated_at": func.now()},
+            set_={
+                "name": stmt.excluded.name,
+                "description": stmt.excluded.description,
+                "price_amount": stmt.excluded.price_amount,
+                "updated_at": func.now(),
+            },
         )
         async with self._engine.begin() as conn:
             await conn.execute(stmt)

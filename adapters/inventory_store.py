@@ -48,29 +48,44 @@ class InventoryStore:
         async with self._engine.begin() as conn:
             # Row locks in sku order: concurrent orders queue up instead of deadlocking.
             rows = (
-                await conn.execute(
-                    select(products).where(products.c.sku.in_(skus)).order_by(products.c.sku)
-                    .with_for_update()
+                (
+                    await conn.execute(
+                        select(products)
+                        .where(products.c.sku.in_(skus))
+                        .order_by(products.c.sku)
+                        .with_for_update()
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
             by_sku = {row["sku"]: row for row in rows}
             priced = [
-                PricedLine(sku, by_sku[sku]["name"], quantities[sku],
-                           by_sku[sku]["price_amount"], by_sku[sku]["currency"])
-                for sku, _ in wanted if sku in by_sku
+                PricedLine(
+                    sku,
+                    by_sku[sku]["name"],
+                    quantities[sku],
+                    by_sku[sku]["price_amount"],
+                    by_sku[sku]["currency"],
+                )
+                for sku, _ in wanted
+                if sku in by_sku
             ]
             if await self._already_reserved(conn, order_id):
                 return Reservation(lines=priced)
             unknown = [sku for sku in skus if sku not in by_sku]
             short = [
-                sku for sku in skus
-                if sku in by_sku and by_sku[sku]["on_hand"] - by_sku[sku]["reserved"] < quantities[sku]
+                sku
+                for sku in skus
+                if sku in by_sku
+                and by_sku[sku]["on_hand"] - by_sku[sku]["reserved"] < quantities[sku]
             ]
             if unknown or short:
                 return Reservation(out_of_stock=short, unknown_skus=unknown)
             for sku in skus:
                 await conn.execute(
-                    update(products).where(products.c.sku == sku)
+                    update(products)
+                    .where(products.c.sku == sku)
                     .values(reserved=products.c.reserved + quantities[sku], updated_at=func.now())
                 )
             await conn.execute(
@@ -92,8 +107,11 @@ class InventoryStore:
             settled = (
                 await conn.execute(
                     update(reservations)
-                    .where(and_(reservations.c.order_id == order_id,
-                                reservations.c.status == "reserved"))
+                    .where(
+                        and_(
+                            reservations.c.order_id == order_id, reservations.c.status == "reserved"
+                        )
+                    )
                     .values(status=status, updated_at=func.now())
                     .returning(reservations.c.sku, reservations.c.quantity)
                 )

@@ -27,24 +27,30 @@ class NotificationStore:
 
     async def begin_attempt(self, order_id: str, event: str, channel: str) -> str:
         """Count an attempt; returns the row's status before it ('sent' means: skip)."""
-        stmt = insert(notifications).values(
-            order_id=order_id, event=event, channel=channel, attempts=0
-        ).on_conflict_do_nothing()
+        stmt = (
+            insert(notifications)
+            .values(order_id=order_id, event=event, channel=channel, attempts=0)
+            .on_conflict_do_nothing()
+        )
         async with self._engine.begin() as conn:
             await conn.execute(stmt)
             status = (
                 await conn.execute(
-                    update(notifications).where(self._key(order_id, event, channel))
-                    .values(attempts=notifications.c.attempts
-                            + (notifications.c.status != "sent").cast(notifications.c.attempts.type),
-                            updated_at=func.now())
+                    update(notifications)
+                    .where(self._key(order_id, event, channel))
+                    .values(
+                        attempts=notifications.c.attempts
+                        + (notifications.c.status != "sent").cast(notifications.c.attempts.type),
+                        updated_at=func.now(),
+                    )
                     .returning(notifications.c.status)
                 )
             ).scalar_one()
             return str(status)
 
-    async def mark(self, order_id: str, event: str, channel: str, *, status: str,
-                   error: str | None = None) -> None:
+    async def mark(
+        self, order_id: str, event: str, channel: str, *, status: str, error: str | None = None
+    ) -> None:
         values: dict[str, Any] = {"status": status, "last_error": error, "updated_at": func.now()}
         if status == "sent":
             values["sent_at"] = datetime.now(UTC)
@@ -55,7 +61,8 @@ class NotificationStore:
 
     async def for_order(self, order_id: str) -> list[dict[str, Any]]:
         query = (
-            select(notifications).where(notifications.c.order_id == order_id)
+            select(notifications)
+            .where(notifications.c.order_id == order_id)
             .order_by(notifications.c.created_at, notifications.c.event, notifications.c.channel)
         )
         async with self._engine.connect() as conn:
@@ -71,7 +78,8 @@ class NotificationStore:
         latest = (
             select(order_events.c.data)
             .where(and_(order_events.c.order_id == order_id, order_events.c.type == event))
-            .order_by(order_events.c.seq.desc()).limit(1)
+            .order_by(order_events.c.seq.desc())
+            .limit(1)
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()

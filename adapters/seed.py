@@ -30,12 +30,22 @@ async def seed(settings: Settings) -> str:
         catalogue = Catalogue(engine)
         for sku, name, description, price, stock in CATALOGUE:
             if await catalogue.get(sku) is None:
-                await catalogue.create(sku=sku, name=name, description=description,
-                                       price=price, currency="EUR", stock=stock)
-        password = (settings.operator_password.get_secret_value()
-                    if settings.operator_password else secrets.token_urlsafe(12))
-        await UserStore(engine).set_operator(settings.operator_email, "Operator",
-                                             hash_password(password))
+                await catalogue.create(
+                    sku=sku,
+                    name=name,
+                    description=description,
+                    price=price,
+                    currency="EUR",
+                    stock=stock,
+                )
+        password = (
+            settings.operator_password.get_secret_value()
+            if settings.operator_password
+            else secrets.token_urlsafe(12)
+        )
+        await UserStore(engine).set_operator(
+            settings.operator_email, "Operator", hash_password(password)
+        )
         return password
     finally:
         await engine.dispose()

@@ -46,15 +46,21 @@ class StripeGateway:
         )
 
     async def authorize(
-        self, *, amount: int, currency: str, payment_method: str, order_id: str,
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        order_id: str,
         idempotency_key: str,
     ) -> IntentState:
         """Create and confirm a manual-capture PaymentIntent (authorization only)."""
         intent = await self._client.v1.payment_intents.create_async(
-            params={
+            params={  # type: ignore[typeddict-unknown-key]
                 "amount": amount,
                 "currency": currency.lower(),
                 "payment_method": payment_method,
+                # Cards only: no redirect-based methods that would need a return_url.
                 "payment_method_types": ["card"],
                 "capture_method": "manual",
                 "confirm": True,
@@ -69,7 +75,8 @@ class StripeGateway:
 
     async def capture(self, intent_id: str, *, amount: int, idempotency_key: str) -> IntentState:
         intent = await self._client.v1.payment_intents.capture_async(
-            intent_id, params={"amount_to_capture": amount},
+            intent_id,
+            params={"amount_to_capture": amount},
             options={"idempotency_key": idempotency_key},
         )
         return _state(intent)

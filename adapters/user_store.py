@@ -19,13 +19,25 @@ class UserStore:
         self._engine = engine
 
     async def create(
-        self, *, email: str, name: str, phone: str | None, password_hash: str, role: str = "customer"
+        self,
+        *,
+        email: str,
+        name: str,
+        phone: str | None,
+        password_hash: str,
+        role: str = "customer",
     ) -> dict[str, Any] | None:
         """The new user, or None when the email is taken."""
         stmt = (
             insert(users)
-            .values(id=f"usr_{uuid.uuid4().hex[:20]}", email=email, name=name, phone=phone,
-                    password_hash=password_hash, role=role)
+            .values(
+                id=f"usr_{uuid.uuid4().hex[:20]}",
+                email=email,
+                name=name,
+                phone=phone,
+                password_hash=password_hash,
+                role=role,
+            )
             .on_conflict_do_nothing()
             .returning(*users.c)
         )
@@ -41,18 +53,22 @@ class UserStore:
 
     async def by_id(self, user_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
+            row = (
+                (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
+            )
             return dict(row) if row else None
 
     async def set_operator(self, email: str, name: str, password_hash: str) -> None:
         """Create the operator account, or reset its password and role."""
         existing = await self.by_email(email)
         if existing is None:
-            await self.create(email=email, name=name, phone=None, password_hash=password_hash,
-                              role="operator")
+            await self.create(
+                email=email, name=name, phone=None, password_hash=password_hash, role="operator"
+            )
             return
         async with self._engine.begin() as conn:
             await conn.execute(
-                update(users).where(users.c.id == existing["id"])
+                update(users)
+                .where(users.c.id == existing["id"])
                 .values(password_hash=password_hash, role="operator", updated_at=func.now())
             )

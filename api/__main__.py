@@ -8,5 +8,11 @@ from adapters.settings import get_settings
 if __name__ == "__main__":
     settings = get_settings()
     configure_logging(settings, process="api")
-    uvicorn.run("api.main:app", factory=True, host=settings.api_host, port=settings.api_port,
-                log_config=None, access_log=False)
+    uvicorn.run(
+        "api.main:app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+    )

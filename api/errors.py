@@ -31,10 +31,18 @@ DOMAIN_STATUS = {
 }
 
 _SLUGS = {
-    400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-    405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
-    415: "unsupported-media-type", 422: "validation-error", 429: "rate-limited",
-    500: "internal-error", 503: "unavailable",
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "unavailable",
 }
 
 
@@ -46,8 +54,9 @@ class Problem(Exception):
         self.status, self.slug, self.detail, self.extra = status, slug, detail, extra
 
 
-def problem_response(status: int, slug: str, detail: str, headers: dict[str, str] | None = None,
-                     **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int, slug: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {
         "type": f"/problems/{slug}",
         "title": HTTPStatus(status).phrase,
@@ -55,8 +64,9 @@ def problem_response(status: int, slug: str, detail: str, headers: dict[str, str
         "detail": detail,
         **extra,
     }
-    return JSONResponse(body, status_code=status, headers=headers,
-                        media_type="application/problem+json")
+    return JSONResponse(
+        body, status_code=status, headers=headers, media_type="application/problem+json"
+    )
 
 
 def from_domain(error: DomainError) -> Problem:
@@ -78,13 +88,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", ""),
-             "type": err.get("type", "")}
+            {
+                "loc": [str(part) for part in err.get("loc", ())],
+                "msg": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
             for err in exc.errors()
         ]
         malformed = any(err["type"] == "json_invalid" for err in errors)
         return problem_response(
-            422, "malformed-json" if malformed else "validation-error",
+            422,
+            "malformed-json" if malformed else "validation-error",
             "the request body is not valid JSON" if malformed else "the request is invalid",
             errors=errors,
         )
@@ -92,8 +106,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = _SLUGS.get(exc.status_code, "error")
-        return problem_response(exc.status_code, slug, str(exc.detail),
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            exc.status_code, slug, str(exc.detail), headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

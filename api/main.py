@@ -9,7 +9,6 @@ from fastapi import FastAPI
 
 from adapters.catalogue import Catalogue
 from adapters.db import create_engine
-from adapters.logs import configure_logging
 from adapters.notification_store import NotificationStore
 from adapters.order_store import OrderStore
 from adapters.settings import Settings, get_settings
@@ -28,8 +27,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         temporal = await connect(settings)
         app.state.services = Services(
-            settings=settings, engine=engine, temporal=temporal, users=UserStore(engine),
-            catalogue=Catalogue(engine), orders=OrderStore(engine),
+            settings=settings,
+            engine=engine,
+            temporal=temporal,
+            users=UserStore(engine),
+            catalogue=Catalogue(engine),
+            orders=OrderStore(engine),
             notifications=NotificationStore(engine),
         )
         yield

@@ -6,12 +6,15 @@ import time
 from dataclasses import dataclass
 
 import jwt
+
 from adapters.passwords import hash_password, verify_password
 from adapters.settings import Settings
 
 __all__ = ["Principal", "decode_token", "hash_password", "issue_token", "verify_password"]
 
 ALGORITHM = "HS256"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a user id and a role (`customer` or `operator`)."""
@@ -27,8 +30,12 @@ class Principal:
 def issue_token(settings: Settings, user_id: str, role: str) -> str:
     now = int(time.time())
     claims = {
-        "sub": user_id, "role": role, "iat": now, "exp": now + settings.jwt_ttl_seconds,
-        "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+        "sub": user_id,
+        "role": role,
+        "iat": now,
+        "exp": now + settings.jwt_ttl_seconds,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
     }
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
 

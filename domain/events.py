@@ -111,3 +111,24 @@ class OrderRefunded(DomainEvent):
     """The captured amount is fully refunded."""
 
     name: ClassVar[str] = "order_refunded"
+
+
+@dataclass(frozen=True)
+class StockReleased(DomainEvent):
+    """Compensation: reserved units went back to stock."""
+
+    name: ClassVar[str] = "stock_released"
+    units: int
+
+
+@dataclass(frozen=True)
+class StockCommitted(DomainEvent):
+    name: ClassVar[str] = "stock_committed"
+    units: int
+
+
+@dataclass(frozen=True)
+class PaymentVoided(DomainEvent):
+    """Compensation: the card authorization was released."""
+
+    name: ClassVar[str] = "payment_voided"

@@ -85,7 +85,7 @@ class Shipment:
 
 
 def validate_quantity(quantity: int) -> None:
-    """Quantities are 1–100 per line (SPEC §5)."""
+    """Quantities are 1 to 100 per line (SPEC §5)."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidOrder(f"quantity must be between 1 and {MAX_QUANTITY}, got {quantity}")
 
@@ -156,7 +156,7 @@ class Order:
         if amount != self.total:
             raise InvalidTransition(f"authorized {amount} but the order totals {self.total}")
         self.authorized = amount.amount
-        new = [ev.PaymentAuthorized(amount=amount.amount)]
+        new: list[ev.DomainEvent] = [ev.PaymentAuthorized(amount=amount.amount)]
         if self.total.amount >= review_threshold:
             self.status = OrderStatus.UNDER_REVIEW
             new.append(ev.ReviewRequired(total=self.total.amount))

@@ -19,8 +19,12 @@ async def build(client: Client, settings: Settings) -> Worker:
         client,
         task_queue=PAYMENTS_QUEUE,
         workflows=[PaymentWorkflow],
-        activities=[acts.authorize_payment, acts.capture_payment, acts.void_payment,
-                    acts.refresh_payment],
+        activities=[
+            acts.authorize_payment,
+            acts.capture_payment,
+            acts.void_payment,
+            acts.refresh_payment,
+        ],
         # Shared by every payments worker: Stripe's rate limit is per account.
         max_task_queue_activities_per_second=settings.stripe_rate_per_second,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

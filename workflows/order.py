@@ -35,8 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payment import PaymentCommand, PaymentInput, PaymentReport, PaymentWorkflow
     from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
 
-DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200),
-                       maximum_interval=timedelta(seconds=10))
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
 """PostgreSQL steps retry until the database is back: nothing is lost while it restarts."""
 
 
@@ -123,8 +124,9 @@ class OrderWorkflow:
     @workflow.run
     async def run(self, inp: PlaceOrderInput) -> OrderState:
         if not await self._accept():
-            return OrderState(order_id=inp.order_id, status="rejected",
-                              payment_status="none", version=0)
+            return OrderState(
+                order_id=inp.order_id, status="rejected", payment_status="none", version=0
+            )
         order = self._require_order()
         await self._authorize(order)
         while not order.status.is_final and order.status != OrderStatus.DELIVERED:
@@ -140,23 +142,34 @@ class OrderWorkflow:
         reserved = await workflow.execute_activity_method(
             OrderActivities.reserve_stock,
             ReserveStockInput(order_id=inp.order_id, lines=inp.lines),
-            start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY,
+            start_to_close_timeout=timedelta(seconds=15),
+            retry_policy=DB_RETRY,
         )
         if reserved.unknown_skus:
             self._rejection = ApplicationError(
-                f"unknown sku: {', '.join(reserved.unknown_skus)}", reserved.unknown_skus,
-                type="unknown-product", non_retryable=True)
+                f"unknown sku: {', '.join(reserved.unknown_skus)}",
+                reserved.unknown_skus,
+                type="unknown-product",
+                non_retryable=True,
+            )
             return False
         if reserved.out_of_stock:
             self._rejection = ApplicationError(
-                f"out of stock: {', '.join(reserved.out_of_stock)}", reserved.out_of_stock,
-                type="out-of-stock", non_retryable=True)
+                f"out of stock: {', '.join(reserved.out_of_stock)}",
+                reserved.out_of_stock,
+                type="out-of-stock",
+                non_retryable=True,
+            )
             return False
-        lines = [OrderLine(p.sku, p.name, p.quantity, Money(p.unit_price, p.currency))
-                 for p in reserved.lines]
+        lines = [
+            OrderLine(p.sku, p.name, p.quantity, Money(p.unit_price, p.currency))
+            for p in reserved.lines
+        ]
         try:
             self._order = Order.place(
-                inp.order_id, inp.customer_id, lines,
+                inp.order_id,
+                inp.customer_id,
+                lines,
                 Address(**inp.shipping_address.model_dump()),
             )
         except DomainError as error:
@@ -173,17 +186,20 @@ class OrderWorkflow:
         self._payment_status = "authorizing"
         self._payment = await workflow.start_child_workflow(
             PaymentWorkflow.run,
-            PaymentInput(order_id=order.id, customer_id=order.customer_id,
-                         amount=order.total.amount, currency=order.currency,
-                         payment_method=inp.payment_method,
-                         action_timeout=inp.policy.payment_action_timeout),
+            PaymentInput(
+                order_id=order.id,
+                customer_id=order.customer_id,
+                amount=order.total.amount,
+                currency=order.currency,
+                payment_method=inp.payment_method,
+                action_timeout=inp.policy.payment_action_timeout,
+            ),
             id=f"payment-{order.id}",
             task_queue=inp.policy.payments_queue,
             static_summary=f"Payment for order {order.id}",
         )
         while True:
-            report = await self._next_report({"authorized", "action_required", "failed",
-                                              "expired"})
+            report = await self._next_report({"authorized", "action_required", "failed", "expired"})
             async with self._lock:
                 if order.status.is_final:  # cancelled while the payment was in flight
                     if report.kind == "action_required":
@@ -206,8 +222,9 @@ class OrderWorkflow:
                 self._client_secret = None
                 if report.kind == "authorized":
                     self._payment_status = "authorized"
-                    order.authorize(Money(report.amount, order.currency),
-                                    inp.policy.review_threshold)
+                    order.authorize(
+                        Money(report.amount, order.currency), inp.policy.review_threshold
+                    )
                     await self._publish()
                 elif report.kind == "expired":
                     self._payment_status = "expired"
@@ -301,14 +318,19 @@ class OrderWorkflow:
             await self._payment_command(PaymentCommand(kind="capture", amount=order.authorized))
             report = await self._next_report({"captured", "capture_failed"})
             if report.kind == "capture_failed":
-                raise ApplicationError(report.reason or "capture failed",
-                                       type="payment-capture-failed", non_retryable=True)
+                raise ApplicationError(
+                    report.reason or "capture failed",
+                    type="payment-capture-failed",
+                    non_retryable=True,
+                )
             self._payment_status = "captured"
             order.ship(command.carrier, command.tracking_number)
             order.record_capture(Money(report.amount, order.currency))
             units = await workflow.execute_activity_method(
-                OrderActivities.commit_stock, StockInput(order_id=order.id),
-                start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY,
+                OrderActivities.commit_stock,
+                StockInput(order_id=order.id),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=DB_RETRY,
             )
             order.events.append(ev.StockCommitted(units=units))
             await self._publish()
@@ -347,8 +369,9 @@ class OrderWorkflow:
 
     def _require_order(self) -> Order:
         if self._order is None:
-            raise ApplicationError("the order is not accepted yet", type="invalid-state",
-                                   non_retryable=True)
+            raise ApplicationError(
+                "the order is not accepted yet", type="invalid-state", non_retryable=True
+            )
         return self._order
 
     def _check(self, rule: object) -> None:
@@ -378,8 +401,10 @@ class OrderWorkflow:
 
     async def _release_stock(self) -> int:
         return await workflow.execute_activity_method(
-            OrderActivities.release_stock, StockInput(order_id=self._inp.order_id),
-            start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY,
+            OrderActivities.release_stock,
+            StockInput(order_id=self._inp.order_id),
+            start_to_close_timeout=timedelta(seconds=15),
+            retry_policy=DB_RETRY,
         )
 
     async def _compensate(self, *, void: bool) -> None:
@@ -400,25 +425,29 @@ class OrderWorkflow:
     async def _publish(self) -> None:
         """Make new events visible: read model, timeline, search attributes, notifications."""
         order = self._require_order()
-        new = order.events[self._published:]
+        new = order.events[self._published :]
         self._published = len(order.events)
         now = workflow.now()
         timeline = []
         for event in new:
             self._seq += 1
-            timeline.append(TimelineEntry(seq=self._seq, type=event.name, at=now,
-                                          data=event.data()))
+            timeline.append(
+                TimelineEntry(seq=self._seq, type=event.name, at=now, data=event.data())
+            )
         await workflow.execute_activity_method(
             OrderActivities.record_order,
             RecordOrderInput(record=self._record(order, now), timeline=timeline),
-            start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY,
+            start_to_close_timeout=timedelta(seconds=15),
+            retry_policy=DB_RETRY,
         )
-        workflow.upsert_search_attributes([
-            ORDER_STATUS.value_set(str(order.status)),
-            PAYMENT_STATUS.value_set(self._payment_status),
-            CUSTOMER_ID.value_set(order.customer_id),
-            ORDER_TOTAL.value_set(order.total.amount),
-        ])
+        workflow.upsert_search_attributes(
+            [
+                ORDER_STATUS.value_set(str(order.status)),
+                PAYMENT_STATUS.value_set(self._payment_status),
+                CUSTOMER_ID.value_set(order.customer_id),
+                ORDER_TOTAL.value_set(order.total.amount),
+            ]
+        )
         workflow.set_current_details(self._details(order))
         for event in new:
             if event.notify:
@@ -431,8 +460,9 @@ class OrderWorkflow:
         try:
             await workflow.start_child_workflow(
                 NotificationWorkflow.run,
-                NotificationRequest(order_id=order_id, event=event, channel=channel,
-                                    recipient=recipient),
+                NotificationRequest(
+                    order_id=order_id, event=event, channel=channel, recipient=recipient
+                ),
                 id=notification_id(order_id, event, channel),
                 task_queue=self._inp.policy.notifications_queue,
                 parent_close_policy=ParentClosePolicy.ABANDON,
@@ -443,19 +473,39 @@ class OrderWorkflow:
 
     def _record(self, order: Order, now: datetime) -> OrderRecord:
         return OrderRecord(
-            id=order.id, customer_id=order.customer_id, status=str(order.status),
-            currency=order.currency, total=order.total.amount,
-            lines=[LineRecord(sku=line.sku, name=line.name, quantity=line.quantity,
-                              unit_price=line.unit_price.amount, total=line.total.amount)
-                   for line in order.lines],
+            id=order.id,
+            customer_id=order.customer_id,
+            status=str(order.status),
+            currency=order.currency,
+            total=order.total.amount,
+            lines=[
+                LineRecord(
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price.amount,
+                    total=line.total.amount,
+                )
+                for line in order.lines
+            ],
             shipping_address=self._inp.shipping_address.model_dump(),
-            payment_status=self._payment_status, payment_intent_id=self._intent_id,
+            payment_status=self._payment_status,
+            payment_intent_id=self._intent_id,
             client_secret=self._client_secret,
-            authorized=order.authorized, captured=order.captured, refunded=order.refunded,
-            shipment=({"carrier": order.shipment.carrier,
-                       "tracking_number": order.shipment.tracking_number}
-                      if order.shipment else None),
-            version=self._seq, created_at=self._created_at, updated_at=now,
+            authorized=order.authorized,
+            captured=order.captured,
+            refunded=order.refunded,
+            shipment=(
+                {
+                    "carrier": order.shipment.carrier,
+                    "tracking_number": order.shipment.tracking_number,
+                }
+                if order.shipment
+                else None
+            ),
+            version=self._seq,
+            created_at=self._created_at,
+            updated_at=now,
         )
 
     def _details(self, order: Order) -> str:
@@ -464,9 +514,12 @@ class OrderWorkflow:
             OrderStatus.ACCEPTED: "authorizing the payment",
             OrderStatus.PAYMENT_ACTION_REQUIRED: "waiting for the customer's 3-D Secure, "
             f"at most {policy.payment_action_timeout}",
-            OrderStatus.UNDER_REVIEW: f"waiting for operator review, at most {policy.review_timeout}",
+            OrderStatus.UNDER_REVIEW: "waiting for operator review, "
+            f"at most {policy.review_timeout}",
             OrderStatus.CONFIRMED: f"waiting for shipment, at most {policy.fulfillment_timeout}",
             OrderStatus.SHIPPED: f"waiting for delivery, at most {policy.delivery_timeout}",
         }
-        return (f"**{order.status}** · {order.total} · customer {order.customer_id}\n\n"
-                f"{waits.get(order.status, 'finished')}")
+        return (
+            f"**{order.status}** · {order.total} · customer {order.customer_id}\n\n"
+            f"{waits.get(order.status, 'finished')}"
+        )

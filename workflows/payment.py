@@ -46,7 +46,12 @@ class PaymentReport(BaseModel):
     """An outcome the order acts on."""
 
     kind: Literal[
-        "authorized", "action_required", "failed", "expired", "captured", "capture_failed",
+        "authorized",
+        "action_required",
+        "failed",
+        "expired",
+        "captured",
+        "capture_failed",
         "voided",
     ]
     intent_id: str | None = None
@@ -109,9 +114,10 @@ class PaymentWorkflow:
     @workflow.query
     def summary(self) -> PaymentSummary:
         return PaymentSummary(
-            order_id=self._inp.order_id, status=self._status,
+            order_id=self._inp.order_id,
+            status=self._status,
             intent_id=self._intent.intent_id if self._intent else None,
-            authorized=self._intent.amount if self._status == "authorized" else 0,
+            authorized=self._intent.amount if self._intent and self._status == "authorized" else 0,
             captured=self._captured,
         )
 
@@ -123,7 +129,9 @@ class PaymentWorkflow:
             self._intent = await workflow.execute_activity_method(
                 PaymentActivities.authorize_payment,
                 AuthorizeInput(
-                    order_id=inp.order_id, amount=inp.amount, currency=inp.currency,
+                    order_id=inp.order_id,
+                    amount=inp.amount,
+                    currency=inp.currency,
                     payment_method=inp.payment_method,
                     idempotency_key=self._key("authorize"),
                 ),
@@ -131,24 +139,31 @@ class PaymentWorkflow:
                 retry_policy=STRIPE_RETRY,
             )
         except ActivityError as error:
-            reason = error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
+            reason = (
+                error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
+            )
             await self._fail(reason)
             return False
         if self._intent.status == "requires_action":
             self._set_status("action_required")
-            await self._report(PaymentReport(
-                kind="action_required", intent_id=self._intent.intent_id,
-                client_secret=self._intent.client_secret,
-            ))
+            await self._report(
+                PaymentReport(
+                    kind="action_required",
+                    intent_id=self._intent.intent_id,
+                    client_secret=self._intent.client_secret,
+                )
+            )
             if not await self._await_customer_action():
                 return False
         if self._intent.status != "requires_capture":
             await self._fail(self._intent.error or f"payment {self._intent.status}")
             return False
         self._set_status("authorized")
-        await self._report(PaymentReport(
-            kind="authorized", intent_id=self._intent.intent_id, amount=self._intent.amount
-        ))
+        await self._report(
+            PaymentReport(
+                kind="authorized", intent_id=self._intent.intent_id, amount=self._intent.amount
+            )
+        )
         return True
 
     async def _await_customer_action(self) -> bool:
@@ -161,13 +176,20 @@ class PaymentWorkflow:
                 await workflow.wait_condition(lambda: bool(self._webhooks), timeout=remaining)
             except TimeoutError:
                 await self._void()
-                await self._report(PaymentReport(kind="expired", intent_id=self._intent_id(),
-                                                 reason="payment action timed out"))
+                await self._report(
+                    PaymentReport(
+                        kind="expired",
+                        intent_id=self._intent_id(),
+                        reason="payment action timed out",
+                    )
+                )
                 return False
             self._webhooks.clear()
             self._intent = await workflow.execute_activity_method(
-                PaymentActivities.refresh_payment, self._intent.intent_id,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=STRIPE_RETRY,
+                PaymentActivities.refresh_payment,
+                self._intent.intent_id,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STRIPE_RETRY,
             )
         return True
 
@@ -182,10 +204,15 @@ class PaymentWorkflow:
                     await self._capture(command.amount)
                 except ActivityError as error:
                     cause = error.cause
-                    await self._report(PaymentReport(
-                        kind="capture_failed", intent_id=self._intent_id(),
-                        reason=cause.message if isinstance(cause, ApplicationError) else str(error),
-                    ))
+                    await self._report(
+                        PaymentReport(
+                            kind="capture_failed",
+                            intent_id=self._intent_id(),
+                            reason=cause.message
+                            if isinstance(cause, ApplicationError)
+                            else str(error),
+                        )
+                    )
             elif command.kind == "void":
                 await self._void()
                 await self._report(PaymentReport(kind="voided", intent_id=self._intent_id()))
@@ -193,30 +220,36 @@ class PaymentWorkflow:
     async def _capture(self, amount: int) -> None:
         result = await workflow.execute_activity_method(
             PaymentActivities.capture_payment,
-            IntentCommand(intent_id=self._intent_id(), amount=amount,
-                          idempotency_key=self._key("capture")),
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=STRIPE_RETRY,
+            IntentCommand(
+                intent_id=self._intent_id(), amount=amount, idempotency_key=self._key("capture")
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=STRIPE_RETRY,
         )
         self._captured = result.amount
         self._set_status("captured")
-        await self._report(PaymentReport(kind="captured", intent_id=result.intent_id,
-                                         amount=amount))
+        await self._report(
+            PaymentReport(kind="captured", intent_id=result.intent_id, amount=amount)
+        )
 
     async def _void(self) -> None:
         await workflow.execute_activity_method(
             PaymentActivities.void_payment,
-            IntentCommand(intent_id=self._intent_id(), amount=0,
-                          idempotency_key=self._key("void")),
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=STRIPE_RETRY,
+            IntentCommand(intent_id=self._intent_id(), amount=0, idempotency_key=self._key("void")),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=STRIPE_RETRY,
         )
         self._set_status("voided")
 
     async def _fail(self, reason: str) -> None:
         self._set_status("failed")
-        await self._report(PaymentReport(
-            kind="failed", reason=reason,
-            intent_id=self._intent.intent_id if self._intent else None,
-        ))
+        await self._report(
+            PaymentReport(
+                kind="failed",
+                reason=reason,
+                intent_id=self._intent.intent_id if self._intent else None,
+            )
+        )
 
     async def _report(self, report: PaymentReport) -> None:
         parent = workflow.info().parent

@@ -39,15 +39,21 @@ class TokenIn(Strict):
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
 
 
-@router.post("/register", status_code=201, response_model=UserOut,
-             responses={409: {"description": "email taken"}})
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=UserOut,
+    responses={409: {"description": "email taken"}},
+)
 async def register(body: RegisterIn, services: ServicesDep) -> UserOut:
     user = await services.users.create(
-        email=str(body.email), name=body.name, phone=body.phone,
+        email=str(body.email),
+        name=body.name,
+        phone=body.phone,
         password_hash=hash_password(body.password),
     )
     if user is None:
@@ -61,5 +67,7 @@ async def token(body: TokenIn, services: ServicesDep) -> TokenOut:
     if not verify_password(body.password, user["password_hash"] if user else None) or not user:
         raise Problem(401, "invalid-credentials", "email or password is wrong")
     settings = services.settings
-    return TokenOut(access_token=issue_token(settings, user["id"], user["role"]),
-                    expires_in=settings.jwt_ttl_seconds)
+    return TokenOut(
+        access_token=issue_token(settings, user["id"], user["role"]),
+        expires_in=settings.jwt_ttl_seconds,
+    )

@@ -37,5 +37,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         except Exception as error:  # any failure means not ready
             checks[name] = f"down: {type(error).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "unavailable", "checks": checks},
+        status_code=200 if ok else 503,
+    )

@@ -25,14 +25,14 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.orders import LineRequest
 from adapters.tables import idempotency_keys
 from adapters.temporal import ORDERS_QUEUE
-from api.deps import CurrentUser, OperatorUser, ServicesDep, Services
+from api.deps import CurrentUser, OperatorUser, Services, ServicesDep
 from api.errors import DOMAIN_STATUS, Problem
 from api.pagination import decode_cursor, encode_cursor
 from api.schemas import MoneyOut, Page, Strict, money
 from api.security import Principal
-from activities.orders import LineRequest
 from workflows.order import (
     AddressInput,
     CancelCommand,
@@ -59,8 +59,9 @@ class AddressIn(Strict):
     line1: Text
     line2: Annotated[str, StringConstraints(max_length=200)] | None = None
     city: Text
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                   max_length=20)]
+    postal_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
+    ]
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
@@ -69,12 +70,23 @@ class PlaceOrderIn(Strict):
     shipping_address: AddressIn
     payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,100}$")]
 
-    model_config = {"json_schema_extra": {"examples": [{
-        "lines": [{"sku": "TSHIRT-BLUE-M", "quantity": 2}],
-        "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "London",
-                             "postal_code": "N1 1AA", "country": "GB"},
-        "payment_method": "pm_card_visa",
-    }]}}
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "lines": [{"sku": "TSHIRT-BLUE-M", "quantity": 2}],
+                    "shipping_address": {
+                        "name": "Ada Lovelace",
+                        "line1": "1 Main St",
+                        "city": "London",
+                        "postal_code": "N1 1AA",
+                        "country": "GB",
+                    },
+                    "payment_method": "pm_card_visa",
+                }
+            ]
+        }
+    }
 
 
 class LineOut(BaseModel):
@@ -90,8 +102,9 @@ class PaymentOut(BaseModel):
     authorized: MoneyOut
     captured: MoneyOut
     refunded: MoneyOut
-    client_secret: str | None = Field(default=None, description="only for the owner, "
-                                      "while the status is payment_action_required")
+    client_secret: str | None = Field(
+        default=None, description="only for the owner, while the status is payment_action_required"
+    )
 
 
 class ShipmentOut(BaseModel):
@@ -138,28 +151,41 @@ class DecisionIn(Strict):
 
 class ShipmentIn(Strict):
     carrier: Text
-    tracking_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                       max_length=100)]
+    tracking_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
 
 
 def order_out(row: dict[str, Any], viewer: Principal) -> OrderOut:
     currency = row["currency"]
     owner = viewer.user_id == row["customer_id"]
-    secret = (row["client_secret"]
-              if owner and row["status"] == "payment_action_required" else None)
+    secret = row["client_secret"] if owner and row["status"] == "payment_action_required" else None
     return OrderOut(
-        id=row["id"], customer_id=row["customer_id"], status=row["status"],
-        lines=[LineOut(sku=line["sku"], name=line["name"], quantity=line["quantity"],
-                       unit_price=money(line["unit_price"], currency),
-                       total=money(line["total"], currency)) for line in row["lines"]],
+        id=row["id"],
+        customer_id=row["customer_id"],
+        status=row["status"],
+        lines=[
+            LineOut(
+                sku=line["sku"],
+                name=line["name"],
+                quantity=line["quantity"],
+                unit_price=money(line["unit_price"], currency),
+                total=money(line["total"], currency),
+            )
+            for line in row["lines"]
+        ],
         total=money(row["total"], currency),
         shipping_address=row["shipping_address"],
-        payment=PaymentOut(status=row["payment_status"],
-                           authorized=money(row["authorized"], currency),
-                           captured=money(row["captured"], currency),
-                           refunded=money(row["refunded"], currency), client_secret=secret),
+        payment=PaymentOut(
+            status=row["payment_status"],
+            authorized=money(row["authorized"], currency),
+            captured=money(row["captured"], currency),
+            refunded=money(row["refunded"], currency),
+            client_secret=secret,
+        ),
         shipment=ShipmentOut(**row["shipment"]) if row["shipment"] else None,
-        created_at=row["created_at"], updated_at=row["updated_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -176,8 +202,9 @@ def _request_hash(body: PlaceOrderIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _claim_key(services: Services, customer_id: str, key: str,
-                     body: PlaceOrderIn) -> tuple[str, bool]:
+async def _claim_key(
+    services: Services, customer_id: str, key: str, body: PlaceOrderIn
+) -> tuple[str, bool]:
     """The order id for this Idempotency-Key and whether it was claimed before."""
     digest = _request_hash(body)
     order_id = f"ord_{uuid.uuid4().hex[:20]}"
@@ -190,22 +217,30 @@ async def _claim_key(services: Services, customer_id: str, key: str,
         )
         if inserted.first() is not None:
             return order_id, False
-        existing = (await conn.execute(
-            select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
-                idempotency_keys.c.customer_id == customer_id, idempotency_keys.c.key == key)
-        )).one()
+        existing = (
+            await conn.execute(
+                select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(
+                    idempotency_keys.c.customer_id == customer_id, idempotency_keys.c.key == key
+                )
+            )
+        ).one()
     if existing.request_hash != digest:
-        raise Problem(422, "idempotency-key-reused",
-                      "this Idempotency-Key was used with a different request body")
+        raise Problem(
+            422,
+            "idempotency-key-reused",
+            "this Idempotency-Key was used with a different request body",
+        )
     return existing.order_id, True
 
 
 def _policy(services: Services) -> OrderPolicy:
     s = services.settings
     return OrderPolicy(
-        review_threshold=s.review_threshold, review_timeout=s.review_timeout,
+        review_threshold=s.review_threshold,
+        review_timeout=s.review_timeout,
         payment_action_timeout=s.payment_action_timeout,
-        fulfillment_timeout=s.fulfillment_timeout, delivery_timeout=s.delivery_timeout,
+        fulfillment_timeout=s.fulfillment_timeout,
+        delivery_timeout=s.delivery_timeout,
         operator_email=s.operator_email,
     )
 
@@ -219,10 +254,16 @@ def _update_problem(error: WorkflowUpdateFailedError) -> Problem:
     return Problem(409, "conflict", str(cause or error))
 
 
-@router.post("", status_code=201, response_model=OrderOut,
-             responses={200: {"description": "replayed Idempotency-Key"},
-                        409: {"description": "out of stock"},
-                        422: {"description": "invalid order"}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    responses={
+        200: {"description": "replayed Idempotency-Key"},
+        409: {"description": "out of stock"},
+        422: {"description": "invalid order"},
+    },
+)
 async def place_order(
     body: PlaceOrderIn,
     user: CurrentUser,
@@ -256,18 +297,22 @@ async def place_order(
     start = WithStartWorkflowOperation(
         OrderWorkflow.run,
         PlaceOrderInput(
-            order_id=order_id, customer_id=user.user_id,
+            order_id=order_id,
+            customer_id=user.user_id,
             lines=[LineRequest(sku=line.sku, quantity=line.quantity) for line in body.lines],
             shipping_address=AddressInput(**body.shipping_address.model_dump()),
-            payment_method=body.payment_method, policy=_policy(services),
+            payment_method=body.payment_method,
+            policy=_policy(services),
         ),
         id=f"order-{order_id}",
         task_queue=ORDERS_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(ORDER_STATUS, "accepted"),
-            SearchAttributePair(CUSTOMER_ID, user.user_id),
-        ]),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(ORDER_STATUS, "accepted"),
+                SearchAttributePair(CUSTOMER_ID, user.user_id),
+            ]
+        ),
         static_summary=f"Order {order_id} for {user.user_id}",
     )
     try:
@@ -303,12 +348,16 @@ async def list_orders(
         except (KeyError, TypeError, ValueError):
             raise Problem(422, "invalid-cursor", "the cursor is not valid") from None
     owner = customer_id if user.is_operator else user.user_id
-    rows = await services.orders.page(limit=limit + 1, customer_id=owner, status=status,
-                                      after=after)
+    rows = await services.orders.page(
+        limit=limit + 1, customer_id=owner, status=status, after=after
+    )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = (encode_cursor(secret, {"t": rows[-1]["created_at"].isoformat(),
-                                          "id": rows[-1]["id"]}) if more else None)
+    next_cursor = (
+        encode_cursor(secret, {"t": rows[-1]["created_at"].isoformat(), "id": rows[-1]["id"]})
+        if more
+        else None
+    )
     return Page[OrderOut](items=[order_out(row, user) for row in rows], next_cursor=next_cursor)
 
 
@@ -320,8 +369,9 @@ async def get_order(order_id: str, user: CurrentUser, services: ServicesDep) -> 
 @router.get("/{order_id}/events", response_model=list[EventOut])
 async def order_events(order_id: str, user: CurrentUser, services: ServicesDep) -> list[EventOut]:
     await _visible(services, order_id, user)
-    return [EventOut.model_validate(e.model_dump())
-            for e in await services.orders.timeline(order_id)]
+    return [
+        EventOut.model_validate(e.model_dump()) for e in await services.orders.timeline(order_id)
+    ]
 
 
 @router.get("/{order_id}/notifications", response_model=list[NotificationOut])
@@ -329,12 +379,15 @@ async def order_notifications(
     order_id: str, user: CurrentUser, services: ServicesDep
 ) -> list[NotificationOut]:
     await _visible(services, order_id, user)
-    return [NotificationOut.model_validate(row)
-            for row in await services.notifications.for_order(order_id)]
+    return [
+        NotificationOut.model_validate(row)
+        for row in await services.notifications.for_order(order_id)
+    ]
 
 
-async def _command(services: Services, order_id: str, user: Principal, update: Any,
-                   arg: BaseModel) -> OrderOut:
+async def _command(
+    services: Services, order_id: str, user: Principal, update: Any, arg: BaseModel
+) -> OrderOut:
     """Run a workflow update and answer with the order as the workflow left it."""
     await _visible(services, order_id, user)
     handle = services.temporal.get_workflow_handle(f"order-{order_id}")
@@ -351,34 +404,49 @@ async def _command(services: Services, order_id: str, user: Principal, update: A
     return order_out(await _visible(services, order_id, user), user)
 
 
-@router.post("/{order_id}/cancel", response_model=OrderOut,
-             responses={409: {"description": "not cancellable"}})
-async def cancel_order(order_id: str, body: CancelIn, user: CurrentUser,
-                       services: ServicesDep) -> OrderOut:
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderOut,
+    responses={409: {"description": "not cancellable"}},
+)
+async def cancel_order(
+    order_id: str, body: CancelIn, user: CurrentUser, services: ServicesDep
+) -> OrderOut:
     by = "operator" if user.is_operator else "customer"
-    return await _command(services, order_id, user, OrderWorkflow.cancel,
-                          CancelCommand(reason=body.reason, by=by))
+    return await _command(
+        services, order_id, user, OrderWorkflow.cancel, CancelCommand(reason=body.reason, by=by)
+    )
 
 
 @router.post("/{order_id}/approve", response_model=OrderOut)
-async def approve_order(order_id: str, body: DecisionIn, user: OperatorUser,
-                        services: ServicesDep) -> OrderOut:
-    return await _command(services, order_id, user, OrderWorkflow.approve,
-                          Decision(reason=body.reason))
+async def approve_order(
+    order_id: str, body: DecisionIn, user: OperatorUser, services: ServicesDep
+) -> OrderOut:
+    return await _command(
+        services, order_id, user, OrderWorkflow.approve, Decision(reason=body.reason)
+    )
 
 
 @router.post("/{order_id}/reject", response_model=OrderOut)
-async def reject_order(order_id: str, body: DecisionIn, user: OperatorUser,
-                       services: ServicesDep) -> OrderOut:
-    return await _command(services, order_id, user, OrderWorkflow.reject,
-                          Decision(reason=body.reason))
+async def reject_order(
+    order_id: str, body: DecisionIn, user: OperatorUser, services: ServicesDep
+) -> OrderOut:
+    return await _command(
+        services, order_id, user, OrderWorkflow.reject, Decision(reason=body.reason)
+    )
 
 
 @router.post("/{order_id}/shipments", response_model=OrderOut)
-async def ship_order(order_id: str, body: ShipmentIn, user: OperatorUser,
-                     services: ServicesDep) -> OrderOut:
-    return await _command(services, order_id, user, OrderWorkflow.ship,
-                          ShipCommand(carrier=body.carrier, tracking_number=body.tracking_number))
+async def ship_order(
+    order_id: str, body: ShipmentIn, user: OperatorUser, services: ServicesDep
+) -> OrderOut:
+    return await _command(
+        services,
+        order_id,
+        user,
+        OrderWorkflow.ship,
+        ShipCommand(carrier=body.carrier, tracking_number=body.tracking_number),
+    )
 
 
 @router.post("/{order_id}/delivery", response_model=OrderOut)

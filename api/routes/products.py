@@ -40,7 +40,9 @@ class ProductIn(Strict):
 
 def _out(row: dict[str, Any]) -> ProductOut:
     return ProductOut(
-        sku=row["sku"], name=row["name"], description=row["description"],
+        sku=row["sku"],
+        name=row["name"],
+        description=row["description"],
         price=money(row["price_amount"], row["currency"]),
         available=row["on_hand"] - row["reserved"],
     )
@@ -70,12 +72,17 @@ async def get_product(sku: str, services: ServicesDep) -> ProductOut:
     return _out(row)
 
 
-@router.post("", status_code=201, response_model=ProductOut,
-             responses={409: {"description": "sku exists"}})
+@router.post(
+    "", status_code=201, response_model=ProductOut, responses={409: {"description": "sku exists"}}
+)
 async def create_product(body: ProductIn, services: ServicesDep, _: OperatorUser) -> ProductOut:
     row = await services.catalogue.create(
-        sku=body.sku, name=body.name, description=body.description,
-        price=body.price.amount, currency=body.price.currency, stock=body.stock,
+        sku=body.sku,
+        name=body.name,
+        description=body.description,
+        price=body.price.amount,
+        currency=body.price.currency,
+        stock=body.stock,
     )
     if row is None:
         raise Problem(409, "sku-exists", f"product {body.sku} exists")

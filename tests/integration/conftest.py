@@ -54,21 +54,24 @@ def real_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealParts]:
     base = tmp_path_factory.mktemp("real-parts")
     started: list[Service] = []
     try:
-        temporal = start_temporal(port=free_port(), ui_port=free_port(), db_file=None,
-                                  log_file=base / "temporal.log")
+        temporal = start_temporal(
+            port=free_port(), ui_port=free_port(), db_file=None, log_file=base / "temporal.log"
+        )
         started.append(temporal)
         stripe = start_localstripe(port=free_port(), log_file=base / "localstripe.log")
         started.append(stripe)
         smtp_port = free_port()
-        started.append(start_smtp_sink(port=smtp_port, mail_dir=base / "mail",
-                                       log_file=base / "smtp.log"))
+        started.append(
+            start_smtp_sink(port=smtp_port, mail_dir=base / "mail", log_file=base / "smtp.log")
+        )
         server_url = os.environ.get("DATABASE_URL")
         if not server_url:
             postgres = start_postgres(base / "postgres")
             started.append(postgres)
             server_url = postgres.address
-        yield RealParts(temporal.address, async_url(server_url), stripe.address, smtp_port,
-                        base / "mail")
+        yield RealParts(
+            temporal.address, async_url(server_url), stripe.address, smtp_port, base / "mail"
+        )
     finally:
         for service in reversed(started):
             service.stop()
@@ -77,7 +80,9 @@ def real_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealParts]:
 @pytest.fixture(scope="session")
 async def settings(real_parts: RealParts) -> Settings:
     """Settings for a fresh database with the schema migrated and the catalogue seeded."""
-    database = await ensure_database(real_parts.database_url, f"engine_test_{uuid.uuid4().hex[:10]}")
+    database = await ensure_database(
+        real_parts.database_url, f"engine_test_{uuid.uuid4().hex[:10]}"
+    )
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = database
     await asyncio.to_thread(command.upgrade, config, "head")  # alembic runs its own loop

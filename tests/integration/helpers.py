@@ -10,16 +10,22 @@ import httpx
 
 from tests.integration.conftest import OPERATOR_PASSWORD
 
-ADDRESS = {"name": "Ada Lovelace", "line1": "1 Main St", "city": "London",
-           "postal_code": "N1 1AA", "country": "GB"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "1 Main St",
+    "city": "London",
+    "postal_code": "N1 1AA",
+    "country": "GB",
+}
 
 
 async def customer(api: httpx.AsyncClient) -> dict[str, str]:
     """A new customer's auth header."""
     email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
     password = "correct horse battery staple"
-    registered = await api.post("/v1/auth/register",
-                                json={"email": email, "password": password, "name": "Ada"})
+    registered = await api.post(
+        "/v1/auth/register", json={"email": email, "password": password, "name": "Ada"}
+    )
     assert registered.status_code == 201, registered.text
     return await login(api, email, password)
 
@@ -35,12 +41,20 @@ async def operator(api: httpx.AsyncClient) -> dict[str, str]:
 
 
 def order_body(lines: dict[str, int], payment_method: str = "pm_card_visa") -> dict[str, Any]:
-    return {"lines": [{"sku": sku, "quantity": q} for sku, q in lines.items()],
-            "shipping_address": ADDRESS, "payment_method": payment_method}
+    return {
+        "lines": [{"sku": sku, "quantity": q} for sku, q in lines.items()],
+        "shipping_address": ADDRESS,
+        "payment_method": payment_method,
+    }
 
 
-async def wait_for_status(api: httpx.AsyncClient, headers: dict[str, str], order_id: str,
-                          status: str, timeout: float = 30) -> dict[str, Any]:
+async def wait_for_status(
+    api: httpx.AsyncClient,
+    headers: dict[str, str],
+    order_id: str,
+    status: str,
+    timeout: float = 30,  # noqa: ASYNC109
+) -> dict[str, Any]:
     """Poll the read model until the order reaches `status`."""
     order: dict[str, Any] = {}
     for _ in range(int(timeout / 0.1)):

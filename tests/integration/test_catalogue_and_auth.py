@@ -26,25 +26,35 @@ async def test_register_refuses_a_taken_email_in_any_case(api: httpx.AsyncClient
 
 
 async def test_short_password_is_refused(api: httpx.AsyncClient) -> None:
-    refused = await api.post("/v1/auth/register", json={
-        "email": "short@example.com", "password": "elevenchars", "name": "S"})
+    refused = await api.post(
+        "/v1/auth/register",
+        json={"email": "short@example.com", "password": "elevenchars", "name": "S"},
+    )
     assert refused.status_code == 422
 
 
 async def test_wrong_password_is_401(api: httpx.AsyncClient) -> None:
-    refused = await api.post("/v1/auth/token", json={
-        "email": "operator@example.com", "password": "not the password"})
+    refused = await api.post(
+        "/v1/auth/token", json={"email": "operator@example.com", "password": "not the password"}
+    )
     assert refused.status_code == 401
     assert refused.json()["type"] == "/problems/invalid-credentials"
 
 
 @pytest.mark.parametrize("case", ["none-alg", "wrong-key", "expired", "no-audience"])
 async def test_forged_or_stale_tokens_are_401(
-    api: httpx.AsyncClient, settings: Settings, case: str,
+    api: httpx.AsyncClient,
+    settings: Settings,
+    case: str,
 ) -> None:
     now = int(time.time())
-    claims = {"sub": "usr_x", "role": "operator", "iss": settings.jwt_issuer,
-              "aud": settings.jwt_audience, "exp": now + 60}
+    claims = {
+        "sub": "usr_x",
+        "role": "operator",
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "exp": now + 60,
+    }
     key = settings.jwt_secret.get_secret_value()
     if case == "none-alg":
         token = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
@@ -53,8 +63,7 @@ async def test_forged_or_stale_tokens_are_401(
     elif case == "expired":
         token = jwt.encode({**claims, "exp": now - 10}, key, algorithm="HS256")
     else:
-        token = jwt.encode({k: v for k, v in claims.items() if k != "aud"}, key,
-                           algorithm="HS256")
+        token = jwt.encode({k: v for k, v in claims.items() if k != "aud"}, key, algorithm="HS256")
 
     answer = await api.get("/v1/orders", headers={"Authorization": f"Bearer {token}"})
 
@@ -79,11 +88,16 @@ async def test_products_are_listed_in_pages_and_searchable(api: httpx.AsyncClien
 
 
 async def test_only_operators_create_products(api: httpx.AsyncClient) -> None:
-    body = {"sku": "POSTER-A2", "name": "Poster", "price": {"amount": 900, "currency": "EUR"},
-            "stock": 10}
+    body = {
+        "sku": "POSTER-A2",
+        "name": "Poster",
+        "price": {"amount": 900, "currency": "EUR"},
+        "stock": 10,
+    }
     assert (await api.post("/v1/products", json=body)).status_code == 401
-    assert (await api.post("/v1/products", json=body,
-                           headers=await customer(api))).status_code == 403
+    assert (
+        await api.post("/v1/products", json=body, headers=await customer(api))
+    ).status_code == 403
     op = await operator(api)
     assert (await api.post("/v1/products", json=body, headers=op)).status_code == 201
     again = await api.post("/v1/products", json=body, headers=op)

@@ -38,13 +38,18 @@ async def order_count(engine: AsyncEngine) -> int:
 
 async def stock(engine: AsyncEngine, sku: str) -> tuple[int, int]:
     async with engine.connect() as conn:
-        row = (await conn.execute(select(products.c.on_hand, products.c.reserved)
-                                  .where(products.c.sku == sku))).one()
+        row = (
+            await conn.execute(
+                select(products.c.on_hand, products.c.reserved).where(products.c.sku == sku)
+            )
+        ).one()
         return int(row.on_hand), int(row.reserved)
 
 
 async def test_order_is_confirmed_with_an_authorized_payment_intent_and_an_email(
-    api: httpx.AsyncClient, settings: Settings, real_parts: RealParts,
+    api: httpx.AsyncClient,
+    settings: Settings,
+    real_parts: RealParts,
 ) -> None:
     headers = await customer(api)
 
@@ -63,34 +68,41 @@ async def test_order_is_confirmed_with_an_authorized_payment_intent_and_an_email
     assert mine[0].status == "requires_capture"
     assert mine[0].amount == 5000
 
-    mail = await wait_for_mail(real_parts.mail_dir,
-                               lambda m: order["id"] in str(m["Subject"]) and
-                               "confirmed" in str(m["Subject"]), timeout=20)
+    mail = await wait_for_mail(
+        real_parts.mail_dir,
+        lambda m: order["id"] in str(m["Subject"]) and "confirmed" in str(m["Subject"]),
+        timeout=20,
+    )
     assert "Blue T-shirt (M)" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
 async def test_the_timeline_records_each_transition_in_order(api: httpx.AsyncClient) -> None:
     headers = await customer(api)
-    order = (await api.post("/v1/orders", json=order_body({"MUG-LOGO": 1}),
-                            headers=headers)).json()
+    order = (await api.post("/v1/orders", json=order_body({"MUG-LOGO": 1}), headers=headers)).json()
     await wait_for_status(api, headers, order["id"], "confirmed")
 
     events = (await api.get(f"/v1/orders/{order['id']}/events", headers=headers)).json()
 
-    assert [e["type"] for e in events] == ["order_accepted", "payment_authorized",
-                                           "order_confirmed"]
+    assert [e["type"] for e in events] == [
+        "order_accepted",
+        "payment_authorized",
+        "order_confirmed",
+    ]
     assert [e["seq"] for e in events] == [1, 2, 3]
 
 
 async def test_out_of_stock_is_409_and_creates_no_order(
-    api: httpx.AsyncClient, engine: AsyncEngine,
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
 ) -> None:
     headers = await customer(api)
     before_orders, before_stock = await order_count(engine), await stock(engine, "HOODIE-GREY-M")
 
-    refused = await api.post("/v1/orders", json=order_body({"HOODIE-GREY-M": 1, "MUG-LOGO": 1,
-                                                            "SNEAKER-WHITE-42": 31}),
-                             headers=headers)
+    refused = await api.post(
+        "/v1/orders",
+        json=order_body({"HOODIE-GREY-M": 1, "MUG-LOGO": 1, "SNEAKER-WHITE-42": 31}),
+        headers=headers,
+    )
 
     assert refused.status_code == 409
     assert refused.headers["content-type"] == "application/problem+json"
@@ -106,18 +118,31 @@ async def test_out_of_stock_is_409_and_creates_no_order(
         pytest.param(order_body({"NO-SUCH-SKU": 1}), "unknown-product", id="unknown-sku"),
         pytest.param(order_body({"MUG-LOGO": 0}), "validation-error", id="quantity-zero"),
         pytest.param(order_body({"MUG-LOGO": 101}), "validation-error", id="quantity-101"),
-        pytest.param({**order_body({"MUG-LOGO": 1}), "lines": []}, "validation-error",
-                     id="no-lines"),
-        pytest.param({**order_body({"MUG-LOGO": 1}), "status": "shipped"}, "validation-error",
-                     id="unknown-field"),
-        pytest.param({**order_body({"MUG-LOGO": 1}), "payment_method": "card"},
-                     "validation-error", id="bad-payment-method"),
-        pytest.param({"lines": [{"sku": "MUG-LOGO", "quantity": 1}]}, "validation-error",
-                     id="missing-address"),
+        pytest.param(
+            {**order_body({"MUG-LOGO": 1}), "lines": []}, "validation-error", id="no-lines"
+        ),
+        pytest.param(
+            {**order_body({"MUG-LOGO": 1}), "status": "shipped"},
+            "validation-error",
+            id="unknown-field",
+        ),
+        pytest.param(
+            {**order_body({"MUG-LOGO": 1}), "payment_method": "card"},
+            "validation-error",
+            id="bad-payment-method",
+        ),
+        pytest.param(
+            {"lines": [{"sku": "MUG-LOGO", "quantity": 1}]},
+            "validation-error",
+            id="missing-address",
+        ),
     ],
 )
 async def test_bad_order_input_is_422_problem_and_writes_nothing(
-    api: httpx.AsyncClient, engine: AsyncEngine, body: dict[str, object], slug: str,
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
+    body: dict[str, object],
+    slug: str,
 ) -> None:
     headers = await customer(api)
     before = await order_count(engine)
@@ -133,26 +158,38 @@ async def test_bad_order_input_is_422_problem_and_writes_nothing(
 async def test_malformed_json_is_422_problem(api: httpx.AsyncClient) -> None:
     headers = await customer(api)
 
-    refused = await api.post("/v1/orders", content=b'{"lines": [', headers={
-        **headers, "content-type": "application/json"})
+    refused = await api.post(
+        "/v1/orders",
+        content=b'{"lines": [',
+        headers={**headers, "content-type": "application/json"},
+    )
 
     assert refused.status_code == 422
     assert refused.json()["type"] == "/problems/malformed-json"
 
 
 async def test_concurrent_orders_for_the_last_units_never_oversell(
-    api: httpx.AsyncClient, engine: AsyncEngine,
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
 ) -> None:
     op = await operator(api)
     sku = f"LAST-{uuid.uuid4().hex[:6]}"
-    created = await api.post("/v1/products", headers=op, json={
-        "sku": sku, "name": "Last units", "price": {"amount": 1000, "currency": "EUR"},
-        "stock": 3})
+    created = await api.post(
+        "/v1/products",
+        headers=op,
+        json={
+            "sku": sku,
+            "name": "Last units",
+            "price": {"amount": 1000, "currency": "EUR"},
+            "stock": 3,
+        },
+    )
     assert created.status_code == 201, created.text
     buyers = [await customer(api) for _ in range(8)]
 
-    answers = await asyncio.gather(*[
-        api.post("/v1/orders", json=order_body({sku: 1}), headers=h) for h in buyers])
+    answers = await asyncio.gather(
+        *[api.post("/v1/orders", json=order_body({sku: 1}), headers=h) for h in buyers]
+    )
 
     codes = sorted(a.status_code for a in answers)
     assert codes == [201, 201, 201, 409, 409, 409, 409, 409]
@@ -160,17 +197,22 @@ async def test_concurrent_orders_for_the_last_units_never_oversell(
 
 
 async def test_declined_card_fails_the_payment_and_releases_stock(
-    api: httpx.AsyncClient, engine: AsyncEngine, settings: Settings,
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
+    settings: Settings,
 ) -> None:
-    card = stripe_client(settings).v1.payment_methods.create(params={
-        "type": "card",
-        "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-    })
+    card = stripe_client(settings).v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        }
+    )
     headers = await customer(api)
     before = await stock(engine, "STICKER-PACK")
 
-    placed = await api.post("/v1/orders", json=order_body({"STICKER-PACK": 5}, card.id),
-                            headers=headers)
+    placed = await api.post(
+        "/v1/orders", json=order_body({"STICKER-PACK": 5}, card.id), headers=headers
+    )
 
     assert placed.status_code == 201
     failed = await wait_for_status(api, headers, placed.json()["id"], "payment_failed")
@@ -179,23 +221,29 @@ async def test_declined_card_fails_the_payment_and_releases_stock(
 
 
 async def test_shipping_captures_the_authorized_amount_and_delivery_completes(
-    api: httpx.AsyncClient, settings: Settings,
+    api: httpx.AsyncClient,
+    settings: Settings,
 ) -> None:
     headers, op = await customer(api), await operator(api)
-    order = (await api.post("/v1/orders", json=order_body({"TSHIRT-BLUE-L": 3}),
-                            headers=headers)).json()
+    order = (
+        await api.post("/v1/orders", json=order_body({"TSHIRT-BLUE-L": 3}), headers=headers)
+    ).json()
     await wait_for_status(api, headers, order["id"], "confirmed")
 
-    shipped = await api.post(f"/v1/orders/{order['id']}/shipments", headers=op,
-                             json={"carrier": "DHL", "tracking_number": "JD014600006281"})
+    shipped = await api.post(
+        f"/v1/orders/{order['id']}/shipments",
+        headers=op,
+        json={"carrier": "DHL", "tracking_number": "JD014600006281"},
+    )
 
     assert shipped.status_code == 200, shipped.text
     assert shipped.json()["status"] == "shipped"
     assert shipped.json()["payment"]["captured"] == {"amount": 7500, "currency": "EUR"}
     mine = intents_for(settings, order["id"])
     assert [pi.status for pi in mine] == ["succeeded"]
-    too_late = await api.post(f"/v1/orders/{order['id']}/cancel", headers=headers,
-                              json={"reason": "changed my mind"})
+    too_late = await api.post(
+        f"/v1/orders/{order['id']}/cancel", headers=headers, json={"reason": "changed my mind"}
+    )
     assert too_late.status_code == 409
     assert too_late.json()["type"] == "/problems/not-cancellable"
 
@@ -205,14 +253,15 @@ async def test_shipping_captures_the_authorized_amount_and_delivery_completes(
 
 async def test_another_customers_order_is_404_not_403(api: httpx.AsyncClient) -> None:
     owner, stranger, op = await customer(api), await customer(api), await operator(api)
-    order = (await api.post("/v1/orders", json=order_body({"MUG-LOGO": 1}),
-                            headers=owner)).json()
+    order = (await api.post("/v1/orders", json=order_body({"MUG-LOGO": 1}), headers=owner)).json()
 
     for path in ("", "/events", "/notifications"):
-        assert (await api.get(f"/v1/orders/{order['id']}{path}", headers=stranger)
-                ).status_code == 404
-    assert (await api.post(f"/v1/orders/{order['id']}/cancel", headers=stranger,
-                           json={"reason": "x"})).status_code == 404
+        assert (
+            await api.get(f"/v1/orders/{order['id']}{path}", headers=stranger)
+        ).status_code == 404
+    assert (
+        await api.post(f"/v1/orders/{order['id']}/cancel", headers=stranger, json={"reason": "x"})
+    ).status_code == 404
     assert (await api.get(f"/v1/orders/{order['id']}", headers=op)).status_code == 200
     mine = (await api.get("/v1/orders", headers=stranger)).json()
     assert mine["items"] == []
@@ -224,18 +273,17 @@ async def test_customer_lists_own_orders_newest_first_in_cursor_pages(
     headers = await customer(api)
     ids = []
     for _ in range(3):
-        placed = await api.post("/v1/orders", json=order_body({"STICKER-PACK": 1}),
-                                headers=headers)
+        placed = await api.post("/v1/orders", json=order_body({"STICKER-PACK": 1}), headers=headers)
         ids.append(placed.json()["id"])
 
     first = (await api.get("/v1/orders?limit=2", headers=headers)).json()
-    second = (await api.get(f"/v1/orders?limit=2&cursor={first['next_cursor']}",
-                            headers=headers)).json()
+    second = (
+        await api.get(f"/v1/orders?limit=2&cursor={first['next_cursor']}", headers=headers)
+    ).json()
 
     assert [o["id"] for o in first["items"] + second["items"]] == ids[::-1]
     assert second["next_cursor"] is None
-    tampered = await api.get(f"/v1/orders?cursor={first['next_cursor'][:-2]}xx",
-                             headers=headers)
+    tampered = await api.get(f"/v1/orders?cursor={first['next_cursor'][:-2]}xx", headers=headers)
     assert tampered.status_code == 422
 
 
@@ -246,8 +294,9 @@ async def test_same_idempotency_key_returns_the_same_order(api: httpx.AsyncClien
 
     first = await api.post("/v1/orders", json=body, headers={**headers, **key})
     again = await api.post("/v1/orders", json=body, headers={**headers, **key})
-    other = await api.post("/v1/orders", json=order_body({"MUG-LOGO": 3}),
-                           headers={**headers, **key})
+    other = await api.post(
+        "/v1/orders", json=order_body({"MUG-LOGO": 3}), headers={**headers, **key}
+    )
 
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
@@ -256,16 +305,20 @@ async def test_same_idempotency_key_returns_the_same_order(api: httpx.AsyncClien
 
 
 async def test_cancel_before_shipment_releases_stock_and_voids_the_authorization(
-    api: httpx.AsyncClient, engine: AsyncEngine, settings: Settings,
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
+    settings: Settings,
 ) -> None:
     headers = await customer(api)
     before = await stock(engine, "HOODIE-GREY-M")
-    order = (await api.post("/v1/orders", json=order_body({"HOODIE-GREY-M": 2}),
-                            headers=headers)).json()
+    order = (
+        await api.post("/v1/orders", json=order_body({"HOODIE-GREY-M": 2}), headers=headers)
+    ).json()
     await wait_for_status(api, headers, order["id"], "confirmed")
 
-    cancelled = await api.post(f"/v1/orders/{order['id']}/cancel", headers=headers,
-                               json={"reason": "changed my mind"})
+    cancelled = await api.post(
+        f"/v1/orders/{order['id']}/cancel", headers=headers, json={"reason": "changed my mind"}
+    )
 
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"

@@ -48,15 +48,24 @@ class Fakes:
     def activities(self) -> dict[str, list[object]]:
         @activity.defn(name="reserve_stock")
         async def reserve_stock(inp: ReserveStockInput) -> ReserveStockResult:
-            short = [l.sku for l in inp.lines if self.stock.get(l.sku, 0) < l.quantity]
+            short = [line.sku for line in inp.lines if self.stock.get(line.sku, 0) < line.quantity]
             if short:
                 return ReserveStockResult(out_of_stock=short)
             for line in inp.lines:
                 self.stock[line.sku] -= line.quantity
-            self.reserved[inp.order_id] = {l.sku: l.quantity for l in inp.lines}
-            return ReserveStockResult(lines=[
-                PricedLine(sku=l.sku, name=l.sku.title(), quantity=l.quantity,
-                           unit_price=PRICES[l.sku], currency="EUR") for l in inp.lines])
+            self.reserved[inp.order_id] = {line.sku: line.quantity for line in inp.lines}
+            return ReserveStockResult(
+                lines=[
+                    PricedLine(
+                        sku=line.sku,
+                        name=line.sku.title(),
+                        quantity=line.quantity,
+                        unit_price=PRICES[line.sku],
+                        currency="EUR",
+                    )
+                    for line in inp.lines
+                ]
+            )
 
         @activity.defn(name="release_stock")
         async def release_stock(inp: StockInput) -> int:
@@ -79,15 +88,21 @@ class Fakes:
             self.records.append(inp)
 
         def intent(amount: int, status: str) -> IntentResult:
-            return IntentResult(intent_id="pi_fake", status=status, amount=amount,
-                                currency="EUR", client_secret="pi_fake_secret")
+            return IntentResult(
+                intent_id="pi_fake",
+                status=status,
+                amount=amount,
+                currency="EUR",
+                client_secret="pi_fake_secret",
+            )
 
         @activity.defn(name="authorize_payment")
         async def authorize_payment(inp: AuthorizeInput) -> IntentResult:
             self.stripe_calls.append(("authorize", inp.idempotency_key))
             if self.decline:
-                raise ApplicationError("Your card was declined.", type=CARD_DECLINED,
-                                       non_retryable=True)
+                raise ApplicationError(
+                    "Your card was declined.", type=CARD_DECLINED, non_retryable=True
+                )
             return intent(inp.amount, self.intent_status)
 
         @activity.defn(name="capture_payment")

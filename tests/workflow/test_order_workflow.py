@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -23,18 +27,17 @@ from tests.workflow.fakes import Fakes
 from workflows.notification import NotificationWorkflow
 from workflows.order import (
     AddressInput,
+    CancelCommand,
+    Decision,
     OrderPolicy,
     OrderState,
     OrderWorkflow,
     PlaceOrderInput,
     ShipCommand,
-    CancelCommand,
-    Decision,
 )
 from workflows.payment import PaymentWorkflow
 
-ADDRESS = AddressInput(name="Ada", line1="1 Main St", city="London", postal_code="N1",
-                       country="GB")
+ADDRESS = AddressInput(name="Ada", line1="1 Main St", city="London", postal_code="N1", country="GB")
 
 
 @dataclass
@@ -44,25 +47,37 @@ class Harness:
     queues: dict[str, str]
 
     def policy(self, **overrides: object) -> OrderPolicy:
-        return OrderPolicy(payments_queue=self.queues["payments"],
-                           notifications_queue=self.queues["notifications"], **overrides)
+        return OrderPolicy(
+            payments_queue=self.queues["payments"],
+            notifications_queue=self.queues["notifications"],
+            **overrides,
+        )
 
-    async def place(self, lines: dict[str, int], **policy: object
-                    ) -> tuple[WorkflowHandle[OrderWorkflow, OrderState], OrderState]:
+    async def place(
+        self, lines: dict[str, int], **policy: object
+    ) -> tuple[WorkflowHandle[OrderWorkflow, OrderState], OrderState]:
         order_id = uuid.uuid4().hex[:12]
         start = WithStartWorkflowOperation(
             OrderWorkflow.run,
-            PlaceOrderInput(order_id=order_id, customer_id="cus_1",
-                            lines=[LineRequest(sku=s, quantity=q) for s, q in lines.items()],
-                            shipping_address=ADDRESS, payment_method="pm_card_visa",
-                            policy=self.policy(**policy)),
-            id=f"order-{order_id}", task_queue=self.queues["orders"],
+            PlaceOrderInput(
+                order_id=order_id,
+                customer_id="cus_1",
+                lines=[LineRequest(sku=s, quantity=q) for s, q in lines.items()],
+                shipping_address=ADDRESS,
+                payment_method="pm_card_visa",
+                policy=self.policy(**policy),
+            ),
+            id=f"order-{order_id}",
+            task_queue=self.queues["orders"],
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
         state = await self.env.client.execute_update_with_start_workflow(
-            OrderWorkflow.accepted, start_workflow_operation=start)
-        handle = self.env.client.get_workflow_handle_for(OrderWorkflow.run,  # type: ignore[arg-type]
-                                                         f"order-{order_id}")
+            OrderWorkflow.accepted, start_workflow_operation=start
+        )
+        handle = self.env.client.get_workflow_handle_for(
+            OrderWorkflow.run,  # type: ignore[arg-type]
+            f"order-{order_id}",
+        )
         return handle, state
 
 
@@ -71,13 +86,21 @@ async def harness(time_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
     fakes = Fakes()
     acts = fakes.activities()
     queues = {name: f"{name}-{uuid.uuid4()}" for name in acts}
-    workflows = {"orders": [OrderWorkflow], "payments": [PaymentWorkflow],
-                 "notifications": [NotificationWorkflow]}
+    workflows = {
+        "orders": [OrderWorkflow],
+        "payments": [PaymentWorkflow],
+        "notifications": [NotificationWorkflow],
+    }
     async with AsyncExitStack() as stack:
         for name, queue in queues.items():
-            await stack.enter_async_context(Worker(
-                time_env.client, task_queue=queue, workflows=workflows[name],
-                activities=acts[name]))
+            await stack.enter_async_context(
+                Worker(
+                    time_env.client,
+                    task_queue=queue,
+                    workflows=workflows[name],
+                    activities=acts[name],
+                )
+            )
         yield Harness(time_env, fakes, queues)
 
 
@@ -92,8 +115,9 @@ async def wait_status(handle: WorkflowHandle[OrderWorkflow, OrderState], status:
     raise AssertionError(f"never reached {status}; still {state.status}")
 
 
-async def skip_until_done(harness: Harness, handle: WorkflowHandle[OrderWorkflow, OrderState],
-                          span: timedelta) -> OrderState:
+async def skip_until_done(
+    harness: Harness, handle: WorkflowHandle[OrderWorkflow, OrderState], span: timedelta
+) -> OrderState:
     """Skip up to `span` of workflow time and return the workflow's result.
 
     The Java test server sometimes leaves its sleep RPC hanging after time has reached the
@@ -147,7 +171,7 @@ async def test_declined_card_fails_payment_and_releases_stock(harness: Harness) 
     assert harness.fakes.released == [accepted.order_id]
     assert harness.fakes.stock["MUG"] == 10
     assert "payment_failed" in harness.fakes.timeline
-    assert ("capture", ) not in [c[:1] for c in harness.fakes.stripe_calls]
+    assert ("capture",) not in [c[:1] for c in harness.fakes.stripe_calls]
 
 
 async def test_shipment_captures_commits_stock_and_delivery_completes(harness: Harness) -> None:
@@ -155,7 +179,8 @@ async def test_shipment_captures_commits_stock_and_delivery_completes(harness: H
     await wait_status(handle, "confirmed")
 
     shipped = await handle.execute_update(
-        OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="JD1"))
+        OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="JD1")
+    )
     assert shipped.status == "shipped"
     assert ("capture", f"payment-{accepted.order_id}:capture:1") in harness.fakes.stripe_calls
     assert harness.fakes.committed == [accepted.order_id]
@@ -185,7 +210,9 @@ async def test_confirmed_order_is_cancelled_when_fulfillment_times_out(harness: 
 async def test_shipped_order_is_delivered_automatically_after_thirty_days(harness: Harness) -> None:
     handle, _ = await harness.place({"TSHIRT": 1})
     await wait_status(handle, "confirmed")
-    await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="UPS", tracking_number="1Z"))
+    await handle.execute_update(
+        OrderWorkflow.ship, ShipCommand(carrier="UPS", tracking_number="1Z")
+    )
 
     result = await skip_until_done(harness, handle, timedelta(days=31))
 
@@ -241,8 +268,9 @@ async def test_cancellation_retries_a_failing_compensation_until_it_succeeds(
     await wait_status(handle, "confirmed")
     harness.fakes.fail_release_times = 2
 
-    cancelled = await handle.execute_update(OrderWorkflow.cancel,
-                                            CancelCommand(reason="changed my mind"))
+    cancelled = await handle.execute_update(
+        OrderWorkflow.cancel, CancelCommand(reason="changed my mind")
+    )
 
     assert cancelled.status == "cancelled"
     assert harness.fakes.released == [accepted.order_id]
@@ -259,7 +287,9 @@ async def test_notification_failing_for_a_day_is_recorded_failed_and_spares_the_
 
     await harness.env.sleep(timedelta(hours=25))
 
-    assert {f.request.event for f in harness.fakes.failures} == {"order_accepted",
-                                                                 "order_confirmed"}
+    assert {f.request.event for f in harness.fakes.failures} == {
+        "order_accepted",
+        "order_confirmed",
+    }
     assert "smtp down" in harness.fakes.failures[0].error
     assert (await handle.query(OrderWorkflow.state)).status == "confirmed"

@@ -1,0 +1,51 @@
+# The engine's commands. `make run` and `make test` work on a fresh machine with Python 3.11+.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test test-unit test-integration lint fmt typecheck db-migrate db-seed db-reset clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup  ## the whole engine on local defaults (SPEC §3); Ctrl-C stops it
+	$(PY) -m devstack
+
+test: setup  ## every test: unit, workflow (time skipping), integration and end to end
+	$(PY) -m pytest
+
+test-unit: setup  ## domain and workflow tests; no servers but the Temporal test server
+	$(PY) -m pytest tests/unit tests/workflow
+
+test-integration: setup  ## against the real parts, and make run end to end
+	$(PY) -m pytest tests/integration tests/e2e
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup
+	$(PY) -m mypy
+
+fmt: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+db-migrate: setup  ## alembic upgrade head on DATABASE_URL or the embedded PostgreSQL
+	$(PY) -m devstack.db migrate
+
+db-seed: setup
+	$(PY) -m devstack.db seed
+
+db-reset: setup  ## drop every table, migrate and seed again
+	$(PY) -m devstack.db reset
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,75 @@
+"""`python -m devstack.db migrate|seed|reset`: database chores on DATABASE_URL or the
+embedded PostgreSQL in the data folder (started for the chore if `make run` is not up)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+from adapters.db import create_engine
+from adapters.settings import Settings
+from devstack.services import Service, start_postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _alembic(url: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+    )
+
+
+def _seed(url: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "adapters.seed"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+    )
+
+
+async def _drop_everything(settings: Settings) -> None:
+    engine = create_engine(settings)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in {"migrate", "seed", "reset"}:
+        print("usage: python -m devstack.db migrate|seed|reset", file=sys.stderr)
+        return 2
+    settings = Settings()
+    ours: Service | None = None
+    url = settings.database_url
+    if not url:
+        pgdata = settings.data_dir.resolve() / "postgres"
+        already_up = (pgdata / "postmaster.pid").exists()
+        server = start_postgres(pgdata)
+        ours = None if already_up else server
+        url = server.address
+    try:
+        if argv[0] == "reset":
+            asyncio.run(_drop_everything(settings.model_copy(update={"database_url": url})))
+            print("dropped every table")
+        if argv[0] in {"migrate", "reset"}:
+            _alembic(url)
+        if argv[0] in {"seed", "reset"}:
+            _seed(url)
+    finally:
+        if ours is not None:
+            ours.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,151 @@
+"""`make run` end to end: the stack as separate processes, driven only over HTTP and curl."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import stripe
+
+from devstack.mailbox import read_mailbox
+from devstack.process import free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[str]
+    api: str
+    stripe: str
+    data_dir: Path
+    output: list[str]
+
+
+def _read_until_banner(process: subprocess.Popen[str], output: list[str], timeout: float) -> None:
+    """Collect the stack's output until its banner's last line (or fail on exit/timeout)."""
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line:
+            output.append(line.rstrip("\n"))
+            if "Ctrl-C stops everything" in line:
+                return
+            continue
+        if process.poll() is not None:
+            raise AssertionError("make run exited:\n" + "\n".join(output[-60:]))
+        time.sleep(0.1)
+    raise AssertionError("no banner in time:\n" + "\n".join(output[-60:]))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("make-run") / ".data"
+    api_port, stripe_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "API_PORT": str(api_port),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
+        "SMTP_PORT": str(free_port()),
+        "LOG_FORMAT": "json",
+    }
+    env.pop("OPERATOR_PASSWORD", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    try:
+        _read_until_banner(process, output, timeout=180)
+        yield Stack(
+            process,
+            f"http://127.0.0.1:{api_port}",
+            f"http://127.0.0.1:{stripe_port}",
+            data_dir,
+            output,
+        )
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_printed_curl_sequence_places_an_order_that_gets_confirmed(stack: Stack) -> None:
+    banner = stack.output
+    start = next(i for i, line in enumerate(banner) if line.startswith("API="))
+    end = next(i for i in range(start, len(banner)) if not banner[i].strip())
+    script = "\n".join(banner[start:end])
+
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    order_id = re.findall(r'"id":"(ord_[a-z0-9]+)"', ran.stdout)[-1]
+    status = ""
+    for _ in range(100):
+        status = httpx.get(f"{stack.api}/v1/orders", headers=_token_header(stack)).json()["items"][
+            0
+        ]["status"]
+        if status == "confirmed":
+            break
+        time.sleep(0.2)
+    assert status == "confirmed"
+
+    client = stripe.StripeClient("sk_test_local", base_addresses={"api": stack.stripe})
+    intents = [
+        pi
+        for pi in client.v1.payment_intents.list(params={"limit": 100}).data
+        if pi.to_dict()["metadata"].get("order_id") == order_id
+    ]
+    assert [pi.status for pi in intents] == ["requires_capture"]
+
+    for _ in range(100):
+        subjects = [str(m["Subject"]) for m in read_mailbox(stack.data_dir / "mail")]
+        if f"Order {order_id} is confirmed" in subjects:
+            break
+        time.sleep(0.2)
+    assert f"Order {order_id} is confirmed" in subjects
+
+
+def _token_header(stack: Stack) -> dict[str, str]:
+    token = httpx.post(
+        f"{stack.api}/v1/auth/token",
+        json={"email": "ada@example.com", "password": "correct-horse-battery-staple"},
+    ).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def test_sigterm_stops_every_child_and_exits_cleanly(stack: Stack) -> None:
+    children = psutil.Process(stack.process.pid).children(recursive=True)
+    assert len(children) >= 7  # temporal, localstripe, smtp sink, three workers, api
+
+    stack.process.send_signal(signal.SIGTERM)
+
+    assert stack.process.wait(timeout=60) == 0
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
