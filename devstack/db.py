@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from adapters.db import create_engine
 from adapters.settings import Settings
+from devstack.localenv import read_env_file
 from devstack.services import Service, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in {"migrate", "seed", "reset"}:
         print("usage: python -m devstack.db migrate|seed|reset", file=sys.stderr)
         return 2
+    # The secrets make run generated (the operator's password among them) apply here too.
+    for key, value in read_env_file(Settings().data_dir / "local.env").items():
+        os.environ.setdefault(key, value)
     settings = Settings()
     ours: Service | None = None
     url = settings.database_url
