@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.tables import products
 
+MAX_ON_HAND = 1_000_000_000
+"""Stock adjustments stop here, far from the 32-bit column's limit."""
+
+
+class StockRefused(Enum):
+    """Why a stock adjustment changed nothing."""
+
+    UNKNOWN_SKU = "unknown-sku"
+    BELOW_RESERVED = "below-reserved"
+    TOO_LARGE = "too-large"
+
 
 class Catalogue:
-    """Reads and creates products; stock reservations live in `InventoryStore`."""
+    """Reads, creates and edits products; reservations live in `InventoryStore`."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -26,7 +38,10 @@ class Catalogue:
             escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             pattern = f"%{escaped}%"
             stmt = stmt.where(
-                or_(products.c.name.ilike(pattern), products.c.description.ilike(pattern))
+                or_(
+                    products.c.name.ilike(pattern, escape="\\"),
+                    products.c.description.ilike(pattern, escape="\\"),
+                )
             )
         if after is not None:
             stmt = stmt.where(products.c.sku > after)
@@ -61,6 +76,47 @@ class Catalogue:
         async with self._engine.begin() as conn:
             row = (await conn.execute(stmt)).mappings().first()
             return dict(row) if row else None
+
+    async def update(self, sku: str, **changes: Any) -> dict[str, Any] | None:
+        """Change a product's name, description or price; None when there is no such sku."""
+        stmt = (
+            update(products)
+            .where(products.c.sku == sku)
+            .values(**changes, updated_at=func.now())
+            .returning(*products.c)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+            return dict(row) if row else None
+
+    async def adjust_stock(self, sku: str, delta: int) -> dict[str, Any] | StockRefused:
+        """Add `delta` to the units on hand in one statement, so a concurrent reservation
+        can never be left uncovered: on hand never drops below what is reserved."""
+        new_on_hand = products.c.on_hand + delta
+        stmt = (
+            update(products)
+            .where(
+                products.c.sku == sku,
+                new_on_hand >= products.c.reserved,
+                new_on_hand <= MAX_ON_HAND,
+            )
+            .values(on_hand=new_on_hand, updated_at=func.now())
+            .returning(*products.c)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+            if row is not None:
+                return dict(row)
+            current = (
+                (await conn.execute(select(products).where(products.c.sku == sku)))
+                .mappings()
+                .first()
+            )
+        if current is None:
+            return StockRefused.UNKNOWN_SKU
+        if current["on_hand"] + delta < current["reserved"]:
+            return StockRefused.BELOW_RESERVED
+        return StockRefused.TOO_LARGE
 
     async def upsert(self, **values: Any) -> None:
         """Seed helper: create or refresh a product's description and price."""

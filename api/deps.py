@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import jwt
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -18,6 +18,9 @@ from adapters.settings import Settings
 from adapters.user_store import UserStore
 from api.errors import Problem
 from api.security import Principal, decode_token
+
+if TYPE_CHECKING:
+    from api.ratelimit import RateLimits
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Services:
     catalogue: Catalogue
     orders: OrderStore
     notifications: NotificationStore
+    limits: RateLimits
 
 
 def _services(request: Request) -> Services:
@@ -40,23 +44,27 @@ def _services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(_services)]
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT from POST /v1/auth/token")
+_bearer = OAuth2PasswordBearer(
+    tokenUrl="/v1/auth/token",
+    auto_error=False,
+    scopes={"operator": "operator-only endpoints: needs an operator account's token"},
+    description="A JWT from POST /v1/auth/token, sent as `Authorization: Bearer <token>`",
+)
+"""The OAuth2 password flow, so the Authorize button of /docs logs in with email and password."""
 
 
-def _unauthorized(detail: str) -> Problem:
-    return Problem(401, "unauthorized", detail)
-
-
-def _principal(
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthorized("a bearer token is required")
+def _principal(services: ServicesDep, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    if not token:
+        raise Problem(401, "unauthorized", "a bearer token is required")
     try:
-        return decode_token(services.settings, credentials.credentials)
+        return decode_token(services.settings, token)
     except jwt.InvalidTokenError as error:
-        raise _unauthorized(f"invalid token: {error}") from None
+        raise Problem(
+            401,
+            "unauthorized",
+            f"invalid token: {error}",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
 
 
 CurrentUser = Annotated[Principal, Depends(_principal)]
@@ -68,4 +76,5 @@ def _operator(user: CurrentUser) -> Principal:
     return user
 
 
-OperatorUser = Annotated[Principal, Depends(_operator)]
+OperatorUser = Annotated[Principal, Security(_operator, scopes=["operator"])]
+"""Documented as the `operator` scope, so the OpenAPI document shows which routes need it."""

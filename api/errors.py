@@ -2,7 +2,13 @@
 
 Every 4xx and 5xx answer is `application/problem+json` with a stable `type` slug
 (`/problems/<slug>`), `title`, `status` and `detail`; validation problems list the
-failing fields in `errors`.
+failing fields in `errors`. Every 401 carries `WWW-Authenticate: Bearer`.
+
+    Problem              raised by routes and dependencies: status, slug, detail, headers
+    DomainError          from `domain/`, mapped by DOMAIN_STATUS
+    RequestValidationError  422 validation-error or malformed-json
+    HTTPException        Starlette's own (404 unknown route, 405, 413 body too large)
+    Exception            500 internal-error, logged, never detailed
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError
@@ -46,17 +53,63 @@ _SLUGS = {
 }
 
 
+class FieldError(BaseModel):
+    """One failing field of a request: where (`["body", "lines", 0, "quantity"]`) and why."""
+
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class ProblemOut(BaseModel):
+    """An RFC 9457 problem document, the body of every 4xx and 5xx answer."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/not-found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "no product NOPE",
+                }
+            ]
+        },
+    )
+
+    type: str = Field(description="`/problems/<slug>`, stable for clients to program against")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = Field(
+        default=None, description="validation problems only: the failing fields"
+    )
+
+
 class Problem(Exception):
     """Raise anywhere in `api/` to answer with a problem document."""
 
-    def __init__(self, status: int, slug: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.slug, self.detail, self.extra = status, slug, detail, extra
+        self.headers = headers
 
 
 def problem_response(
     status: int, slug: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
+    if status == 401:
+        # RFC 9110: a 401 names the scheme that would be accepted
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     body = {
         "type": f"/problems/{slug}",
         "title": HTTPStatus(status).phrase,
@@ -69,6 +122,14 @@ def problem_response(
     )
 
 
+def problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the problems a route answers with, e.g. `{404: "no such sku"}`."""
+    return {
+        status: {"model": ProblemOut, "description": description}
+        for status, description in descriptions.items()
+    }
+
+
 def from_domain(error: DomainError) -> Problem:
     return Problem(DOMAIN_STATUS.get(error.code, 422), error.code, str(error))
 
@@ -78,7 +139,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.slug, exc.detail, **exc.extra)
+        return problem_response(exc.status, exc.slug, exc.detail, exc.headers, **exc.extra)
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
@@ -105,6 +166,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not read the body at all (e.g. JSON that is not UTF-8)
+            return problem_response(
+                422, "malformed-json", "the request body could not be parsed", errors=[]
+            )
         slug = _SLUGS.get(exc.status_code, "error")
         return problem_response(
             exc.status_code, slug, str(exc.detail), headers=getattr(exc, "headers", None)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
+
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL; free text refuses it up front (a 422, not a 500)."""
 
 
 class Strict(BaseModel):
@@ -16,8 +19,17 @@ class Strict(BaseModel):
 
 
 class MoneyOut(BaseModel):
+    """An amount in minor units of an ISO 4217 currency."""
+
     amount: int = Field(examples=[2500])
     currency: str = Field(examples=["EUR"])
+
+
+class MoneyIn(Strict):
+    """An amount in minor units (cents) of an ISO 4217 currency."""
+
+    amount: int = Field(ge=0, le=100_000_000, examples=[2500])
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(examples=["EUR"])
 
 
 def money(amount: int, currency: str) -> MoneyOut:

@@ -1,45 +1,130 @@
-"""Registration and tokens."""
+"""Registration and tokens. The token endpoint takes JSON `{email, password}` and the OAuth2
+password form (`username`, `password`), so the Authorize button of /docs works too."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+from starlette.exceptions import HTTPException
 
 from api.deps import ServicesDep
-from api.errors import Problem
-from api.schemas import Strict
+from api.errors import Problem, problems
+from api.ratelimit import client_ip
+from api.schemas import NO_NUL, Strict
 from api.security import hash_password, issue_token, verify_password
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
+_RATE_LIMITED = {429: "rate-limited: too many attempts from this address or for this email"}
 
 
 class RegisterIn(Strict):
-    email: EmailStr = Field(examples=["ada@example.com"])
-    password: Password = Field(examples=["correct horse battery"])
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    """A new customer account."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "password": "correct horse battery staple",
+                    "name": "Ada Lovelace",
+                    "phone": "+44 20 7946 0000",
+                }
+            ]
+        }
+    )
+
+    email: EmailStr
+    password: Password = Field(description="at least 12 characters")
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL),
+    ]
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,31}$")] | None = None
 
 
 class UserOut(BaseModel):
+    """An account as its owner sees it; never the password hash."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "usr_0f9c2a7b4e5d6c1a2b3c",
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "phone": None,
+                    "role": "customer",
+                }
+            ]
+        }
+    )
+
     id: str
     email: str
     name: str
     phone: str | None
-    role: str
+    role: Literal["customer", "operator"]
 
 
 class TokenIn(Strict):
+    """A login as JSON."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ada@example.com", "password": "correct horse battery staple"}]
+        }
+    )
+
     email: EmailStr
     password: Annotated[str, StringConstraints(max_length=256)]
 
 
+class TokenForm(Strict):
+    """A login as the OAuth2 password grant (RFC 6749 §4.3): the email is the `username`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "grant_type": "password",
+                    "username": "ada@example.com",
+                    "password": "correct horse battery staple",
+                }
+            ]
+        }
+    )
+
+    grant_type: Literal["password"] | None = None
+    username: EmailStr
+    password: Annotated[str, StringConstraints(max_length=256)]
+    scope: Annotated[str, StringConstraints(max_length=256)] = ""
+    client_id: Annotated[str, StringConstraints(max_length=256)] | None = None
+    client_secret: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
 class TokenOut(BaseModel):
+    """A bearer token: send it as `Authorization: Bearer <access_token>`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiJ9...",
+                    "token_type": "bearer",
+                    "expires_in": 3600,
+                }
+            ]
+        }
+    )
+
     access_token: str
-    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type
     expires_in: int
 
 
@@ -47,9 +132,13 @@ class TokenOut(BaseModel):
     "/register",
     status_code=201,
     response_model=UserOut,
-    responses={409: {"description": "email taken"}},
+    responses=problems({409: "email-taken", **_RATE_LIMITED}),
 )
-async def register(body: RegisterIn, services: ServicesDep) -> UserOut:
+async def register(body: RegisterIn, request: Request, services: ServicesDep) -> UserOut:
+    """Create a customer account; emails are unique whatever their case."""
+    limits = services.limits
+    await limits.hit(limits.register, "register-ip", client_ip(request))
+    await limits.hit(limits.register, "register-email", str(body.email).lower())
     user = await services.users.create(
         email=str(body.email),
         name=body.name,
@@ -61,10 +150,57 @@ async def register(body: RegisterIn, services: ServicesDep) -> UserOut:
     return UserOut.model_validate(user)
 
 
-@router.post("/token", response_model=TokenOut, responses={401: {"description": "bad login"}})
-async def token(body: TokenIn, services: ServicesDep) -> TokenOut:
-    user = await services.users.by_email(str(body.email))
-    if not verify_password(body.password, user["password_hash"] if user else None) or not user:
+_FORM = "application/x-www-form-urlencoded"
+_TOKEN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/TokenIn"}},
+            _FORM: {"schema": {"$ref": "#/components/schemas/TokenForm"}},
+        },
+    }
+}
+
+
+async def _credentials(request: Request) -> tuple[str, str]:
+    """The email and password from a JSON body or an OAuth2 password form."""
+    form = request.headers.get("content-type", "").split(";")[0].strip().lower() == _FORM
+    try:
+        if form:
+            try:
+                fields = await request.form(max_files=0, max_fields=10)
+            except HTTPException as error:  # too many fields: Starlette answers 400
+                if error.status_code != 400:
+                    raise
+                raise Problem(422, "validation-error", str(error.detail), errors=[]) from None
+            raw = {k: v for k, v in fields.items() if isinstance(v, str)}
+            login = TokenForm.model_validate(raw)
+            return str(login.username), login.password
+        body = TokenIn.model_validate_json(await request.body())
+        return str(body.email), body.password
+    except ValidationError as error:
+        loc = ("body",)
+        raise RequestValidationError(
+            [{**e, "loc": loc + tuple(e["loc"])} for e in error.errors(include_url=False)]
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):  # pragma: no cover - pydantic reports it
+        raise Problem(422, "malformed-json", "the request body is not valid JSON") from None
+
+
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    responses=problems({401: "invalid-credentials", 422: "validation-error", **_RATE_LIMITED}),
+    openapi_extra=_TOKEN_BODY,
+)
+async def token(request: Request, services: ServicesDep) -> TokenOut:
+    """Exchange an email and password for a bearer token (JSON or the OAuth2 password form)."""
+    email, password = await _credentials(request)
+    limits = services.limits
+    await limits.hit(limits.login, "login-ip", client_ip(request))
+    await limits.hit(limits.login, "login-email", email.lower())
+    user = await services.users.by_email(email)
+    if not verify_password(password, user["password_hash"] if user else None) or not user:
         raise Problem(401, "invalid-credentials", "email or password is wrong")
     settings = services.settings
     return TokenOut(

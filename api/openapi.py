@@ -1,0 +1,89 @@
+"""The OpenAPI document: every `/v1` operation lists the problems it can answer with, as
+`application/problem+json`, including those its dependencies raise: 401 where a token is
+required, 403 where the `operator` scope is, 413 and 422 where a request has a body or
+parameters, 404 where the path names a resource, and 500 everywhere."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from api.errors import ProblemOut
+from api.routes.auth import TokenForm, TokenIn
+
+_PROBLEM = "#/components/schemas/ProblemOut"
+_HEADERS = {
+    401: {"WWW-Authenticate": "the accepted scheme: `Bearer`"},
+    429: {"Retry-After": "seconds until the limit resets"},
+}
+_EXTRA_MODELS: tuple[type[BaseModel], ...] = (ProblemOut, TokenIn, TokenForm)
+"""The problem schema, and bodies a route documents by hand (`openapi_extra`)."""
+
+
+def _problems(operation: dict[str, Any]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    security = operation.get("security", [])
+    if security:
+        found[401] = "unauthorized: no valid bearer token"
+    if any("operator" in scopes for requirement in security for scopes in requirement.values()):
+        found[403] = "forbidden: operators only"
+    parameters = operation.get("parameters", [])
+    if "requestBody" in operation:
+        found[413] = "payload-too-large: the body is over the size limit (1 MiB)"
+    if "requestBody" in operation or parameters:
+        found[422] = "validation-error: the request does not match the schema"
+    if any(p.get("in") == "path" for p in parameters):
+        found[404] = "not-found"
+    found[500] = "internal-error: a bug, logged, never detailed"
+    return found
+
+
+def _as_problem(response: dict[str, Any], status: int) -> None:
+    response["content"] = {"application/problem+json": {"schema": {"$ref": _PROBLEM}}}
+    for name, description in _HEADERS.get(status, {}).items():
+        response.setdefault("headers", {})[name] = {
+            "description": description,
+            "required": True,
+            "schema": {"type": "string"},
+        }
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document, built once."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in _EXTRA_MODELS:
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue  # health, metrics and the codec answer in their own formats
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in _problems(operation).items():
+                responses.setdefault(str(status), {"description": description})
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    _as_problem(response, int(status))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{unused}"' not in json.dumps(schema["paths"]):
+            components.pop(unused, None)
+    app.openapi_schema = schema
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]

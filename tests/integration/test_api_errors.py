@@ -1,0 +1,190 @@
+"""Every error is a problem document; bodies are capped at 1 MiB even when chunked; security
+headers and CORS come from the settings; the OpenAPI document describes every problem."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from adapters.settings import Settings
+from tests.integration.apps import app_client
+from tests.integration.helpers import customer, operator, order_body
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+
+
+def assert_problem(answer: httpx.Response, status: int, slug: str) -> None:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert body["type"] == f"/problems/{slug}"
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+
+
+async def test_an_unknown_route_is_a_404_problem(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.get("/v1/nothing-here"), 404, "not-found")
+
+
+async def test_a_wrong_method_is_a_405_problem_with_allow(api: httpx.AsyncClient) -> None:
+    answer = await api.delete("/v1/products")
+
+    assert_problem(answer, 405, "method-not-allowed")
+    assert "GET" in answer.headers["Allow"]
+
+
+async def test_a_body_over_1_mib_is_a_413_problem(api: httpx.AsyncClient) -> None:
+    body = b'{"email": "' + b"a" * MIB + b'"}'
+
+    answer = await api.post(
+        "/v1/auth/register", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert_problem(answer, 413, "payload-too-large")
+
+
+async def test_a_chunked_body_is_stopped_at_1_mib(api: httpx.AsyncClient) -> None:
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'{"email": "'
+        for _ in range(64):  # 4 MiB in all, if it were read to the end
+            sent += 1
+            yield b"a" * (64 * 1024)
+
+    request = api.build_request(
+        "POST",
+        "/v1/auth/token",
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert "content-length" not in request.headers
+    answer = await api.send(request)
+
+    assert_problem(answer, 413, "payload-too-large")
+    assert sent <= 17  # stopped just past 1 MiB
+
+
+async def test_a_form_over_1_mib_is_a_413_problem(api: httpx.AsyncClient) -> None:
+    answer = await api.post(
+        "/v1/auth/token", data={"username": "a@example.com", "password": "p" * (2 * MIB)}
+    )
+    assert_problem(answer, 413, "payload-too-large")
+
+
+async def test_unknown_fields_are_refused_not_assigned(api: httpx.AsyncClient) -> None:
+    op, buyer = await operator(api), await customer(api)
+    register = await api.post(
+        "/v1/auth/register",
+        json={
+            "email": "mass@example.com",
+            "password": "a long enough password",
+            "name": "M",
+            "role": "operator",
+        },
+    )
+    product = await api.post(
+        "/v1/products",
+        json={
+            "sku": "MASS-1",
+            "name": "M",
+            "price": {"amount": 1, "currency": "EUR"},
+            "stock": 1,
+            "reserved": 5,
+        },
+        headers=op,
+    )
+    order = await api.post(
+        "/v1/orders", json={**order_body({"MUG-LOGO": 1}), "total": 1}, headers=buyer
+    )
+
+    for answer, field in ((register, "role"), (product, "reserved"), (order, "total")):
+        assert_problem(answer, 422, "validation-error")
+        assert ["body", field] in [e["loc"] for e in answer.json()["errors"]]
+
+
+async def test_security_headers_are_on_every_answer(api: httpx.AsyncClient) -> None:
+    for answer in (await api.get("/v1/products"), await api.get("/v1/nothing-here")):
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+        assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+async def test_the_docs_pages_may_load_swagger_ui_from_its_cdn(api: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/redoc"):
+        page = await api.get(path)
+        assert page.status_code == 200
+        csp = page.headers["Content-Security-Policy"]
+        assert "https://cdn.jsdelivr.net" in csp
+        assert "frame-ancestors 'none'" in csp
+    assert "oauth2-redirect" in (await api.get("/docs")).text
+
+
+async def test_cors_allows_only_the_configured_origins(settings: Settings) -> None:
+    preflight = {"Access-Control-Request-Method": "POST"}
+    async with app_client(
+        settings,
+        cors_origins=["https://shop.example"],
+        content_security_policy="default-src 'self'",
+    ) as api:
+        allowed = await api.options(
+            "/v1/auth/token", headers={**preflight, "Origin": "https://shop.example"}
+        )
+        refused = await api.options(
+            "/v1/auth/token", headers={**preflight, "Origin": "https://evil.example"}
+        )
+        simple = await api.get("/v1/products", headers={"Origin": "https://shop.example"})
+
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert_problem(refused, 400, "cors-refused")
+    assert simple.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert simple.headers["Content-Security-Policy"] == "default-src 'self'"
+
+
+async def test_without_cors_origins_no_origin_is_allowed(api: httpx.AsyncClient) -> None:
+    answer = await api.get("/v1/products", headers={"Origin": "https://shop.example"})
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+async def test_the_openapi_document_describes_problems_and_examples(
+    api: httpx.AsyncClient,
+) -> None:
+    doc = (await api.get("/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+
+    for path, operations in doc["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            assert "500" in operation["responses"], where
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert list(response["content"]) == ["application/problem+json"], where
+            if "security" in operation:
+                assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], where
+            if path.startswith(("/v1/products", "/v1/auth")):
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    name = media["schema"]["$ref"].rsplit("/", 1)[-1]
+                    assert schemas[name].get("examples"), f"{where}: {name} has no example"
+                ok = next(r for s, r in operation["responses"].items() if s.startswith("2"))
+                ref = str(ok["content"]["application/json"]["schema"].get("$ref", ""))
+                name = ref.rsplit("/", 1)[-1]
+                if name and not name.startswith("Page"):
+                    assert schemas[name].get("examples"), f"{where}: {name} has no example"
+    assert "429" in doc["paths"]["/v1/auth/token"]["post"]["responses"]
+    assert "Retry-After" in doc["paths"]["/v1/auth/token"]["post"]["responses"]["429"]["headers"]
+    assert "403" in doc["paths"]["/v1/products"]["post"]["responses"]
+    assert (
+        doc["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"][
+            "tokenUrl"
+        ]
+        == "/v1/auth/token"
+    )
