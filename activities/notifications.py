@@ -1,48 +1,64 @@
-"""Notification activities (task queue `notifications`): render and deliver once per key."""
+"""Notification activities (queue `notifications`): deliver one message per delivery key.
+
+Once per (order, event, channel), and the one window where it cannot be
+----------------------------------------------------------------------------
+Temporal runs one NotificationWorkflow per key and retries its send activity, so the
+remaining danger is an attempt that times out *after* the receiver took the message.
+
+1. **A claim with a lease.** An attempt first claims the `notifications` row in one locking
+   transaction. A `sent` row is never sent again; a row another attempt holds, whose lease
+   has not run out, is left alone (this attempt fails retryably; Temporal tries later). The
+   lease is the attempt's start-to-close timeout plus a margin, and the SDK cancels an
+   attempt locally at that timeout, so two attempts never talk to a receiver at once, even
+   when a worker that lost Temporal keeps running or two workers share the queue.
+2. **The acceptance point, recorded first.** The row becomes `sent` the moment the receiver
+   accepts (SMTP: the 250 after DATA; HTTP: a 2xx), before QUIT and before the activity
+   reports back, shielded from the attempt's cancellation. An attempt that times out after
+   that point (a hanging QUIT, a stalled worker, a lost completion) leaves a `sent` row, and
+   its retry returns without sending.
+3. **A stable delivery key the receiver sees.** Left over is the window inside acceptance:
+   the server stored the message but its reply never reached us (RFC 1047), or the process
+   died between the reply and the database write. The sender cannot tell that from a message
+   that was not taken, and it resends: a rare duplicate beats a lost shipping email (marking
+   an interrupted attempt "possibly sent" and never resending would lose mail on every
+   connection dropped during DATA). The resend carries the same Message-ID, webhook `id` or
+   SMS `Idempotency-Key`, so receivers that deduplicate show it once.
+
+The attempt heartbeats, so Temporal notices a dead worker early and the workflow can cancel
+a send; the retry after a dead worker still waits for that attempt's lease.
+"""
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-from email.utils import make_msgid
-from pathlib import Path
-from typing import Any
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.messages import EVENTS, Messages, message_id
 from adapters.mailer import Mailer
-from adapters.notification_store import NotificationStore
+from adapters.merchant_webhooks import MerchantWebhooks
+from adapters.notification_store import DeliveryKey, NotificationStore, UnknownOrder
+from adapters.sms import SmsGateway, SmsRejected
 
-SUBJECTS = {
-    "order_accepted": (
-        "We received your order {id}",
-        "We received your order and are authorizing your payment.",
-    ),
-    "payment_action_required": (
-        "Action needed to pay for order {id}",
-        "Your bank asks you to confirm the payment. Please complete it in the shop.",
-    ),
-    "order_confirmed": (
-        "Order {id} is confirmed",
-        "Your payment is authorized and your order is confirmed. We will tell you when it ships.",
-    ),
-    "payment_failed": (
-        "Payment for order {id} failed",
-        "Your payment could not be authorized, so the order was not placed. "
-        "You have not been charged.",
-    ),
-    "order_shipped": ("Order {id} has shipped", "Your order is on its way."),
-    "order_delivered": ("Order {id} was delivered", "Your order was delivered. Enjoy!"),
-    "order_cancelled": (
-        "Order {id} was cancelled",
-        "Your order was cancelled and any payment hold released or refunded.",
-    ),
-    "refund_issued": ("Refund for order {id}", "We issued a refund for your order."),
-    "review_required": ("Order {id} needs review", "An order is waiting for an operator decision."),
-}
-"""Subject and opening sentence per event (SPEC §4.3)."""
+LEASE_MARGIN = timedelta(seconds=5)
+"""Beyond the start-to-close timeout: room for the cancelled attempt to unwind."""
+
+
+class DeliveryPolicy(BaseModel):
+    """How long one attempt may take and how long the workflow keeps retrying."""
+
+    attempt_timeout: timedelta = timedelta(seconds=30)
+    heartbeat_timeout: timedelta = timedelta(seconds=10)
+    window: timedelta = timedelta(hours=24)
+    first_retry: timedelta = timedelta(seconds=2)
+    max_retry_interval: timedelta = timedelta(minutes=15)
 
 
 class NotificationRequest(BaseModel):
@@ -51,13 +67,20 @@ class NotificationRequest(BaseModel):
     order_id: str
     event: str
     channel: str
+    """`email`, `sms` or `webhook`."""
     recipient: str | None = None
-    """Overrides the customer's address (operator messages)."""
+    """Overrides the customer's address or phone (operator messages)."""
+    policy: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+
+    @property
+    def key(self) -> DeliveryKey:
+        return DeliveryKey(order_id=self.order_id, event=self.event, channel=self.channel)
 
 
 class DeliveryResult(BaseModel):
     status: str
     duplicate: bool = False
+    """True when an earlier attempt had delivered it already."""
 
 
 class FailureInput(BaseModel):
@@ -65,72 +88,140 @@ class FailureInput(BaseModel):
     error: str
 
 
-def _money(amount: int, currency: str) -> str:
-    return f"{amount / 100:,.2f} {currency}"
+def describe(error: BaseException) -> str:
+    if isinstance(error, asyncio.CancelledError):
+        return "attempt cancelled (timed out) before the receiver accepted"
+    if isinstance(error, ApplicationError):
+        return f"{error.type or 'Error'}: {error.message}"
+    return f"{type(error).__name__}: {error}"
+
+
+def permanent(message: str, kind: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+@dataclass
+class Attempt:
+    """One claimed attempt; `accepted()` is called the moment the receiver took the message."""
+
+    store: NotificationStore
+    key: DeliveryKey
+    created_at: datetime
+    done: bool = False
+    recorded: asyncio.Future[None] | None = field(default=None, repr=False)
+
+    async def accepted(self) -> None:
+        self.recorded = asyncio.ensure_future(self.store.mark_sent(self.key))
+        await asyncio.shield(self.recorded)
+
+
+async def _heartbeat(every: float) -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(every)
 
 
 class NotificationActivities:
-    """Email through SMTP; delivery state is recorded in PostgreSQL."""
+    """Email (SMTP), SMS (HTTP provider) and merchant webhooks; state in PostgreSQL."""
 
-    def __init__(self, store: NotificationStore, mailer: Mailer) -> None:
+    def __init__(
+        self,
+        store: NotificationStore,
+        mailer: Mailer,
+        sms: SmsGateway,
+        webhooks: MerchantWebhooks,
+    ) -> None:
         self._store = store
         self._mailer = mailer
-        self._templates = Environment(
-            loader=FileSystemLoader(Path(__file__).parent / "templates"),
-            autoescape=select_autoescape(["html"]),
-            keep_trailing_newline=True,
-        )
+        self._sms = sms
+        self._webhooks = webhooks
+        self._messages = Messages()
 
-    def render(self, request: NotificationRequest, ctx: dict[str, Any]) -> EmailMessage:
-        """Build the message (plain text and HTML) for one event."""
-        subject, intro = SUBJECTS[request.event]
-        currency = ctx["currency"]
-        refund = ctx["event_data"].get("amount") if request.event == "refund_issued" else None
-        values = {
-            "customer_name": ctx["customer_name"],
-            "intro": intro,
-            "order": {**ctx, "lines": ctx["lines"], "total": ctx["total"]},
-            "refund": refund,
-            "money": lambda amount: _money(amount, currency),
-        }
-        message = EmailMessage()
-        message["From"] = self._mailer.sender
-        message["To"] = request.recipient or ctx["email"]
-        message["Subject"] = subject.format(id=ctx["id"])
-        message["Message-ID"] = make_msgid(idstring=f"{request.order_id}.{request.event}")
-        message["X-Delivery-Key"] = f"{request.order_id}/{request.event}/{request.channel}"
-        message.set_content(self._templates.get_template("email.txt").render(values))
-        message.add_alternative(
-            self._templates.get_template("email.html").render(values), subtype="html"
-        )
-        return message
+    @contextlib.asynccontextmanager
+    async def _attempt(self, key: DeliveryKey, delivery_key: str) -> AsyncIterator[Attempt]:
+        """Claim the delivery, heartbeat while sending, record why an attempt failed."""
+        if key.event not in EVENTS:
+            raise permanent(f"no message for event {key.event!r}", "UnknownEvent")
+        info = activity.info()
+        lease = (info.start_to_close_timeout or timedelta(minutes=1)) + LEASE_MARGIN
+        token = uuid.uuid4().hex
+        try:
+            claim = await self._store.claim(key, token, lease, delivery_key)
+        except UnknownOrder as error:
+            raise permanent(f"order {error} not found", "OrderNotFound") from None
+        if claim.outcome == "busy":
+            raise ApplicationError(
+                "another attempt holds this delivery; retrying after its lease",
+                type="DeliveryInProgress",
+            )
+        attempt = Attempt(self._store, key, claim.created_at, done=claim.outcome == "sent")
+        if attempt.done:
+            yield attempt
+            return
+        beat = info.heartbeat_timeout
+        beating = asyncio.create_task(_heartbeat(beat.total_seconds() / 3)) if beat else None
+        try:
+            yield attempt
+        except BaseException as error:
+            converted: BaseException = error
+            if isinstance(error, UnknownOrder):
+                converted = permanent(f"order {error} not found", "OrderNotFound")
+            elif isinstance(error, SmsRejected):
+                converted = permanent(str(error), "SmsRejected")
+            if attempt.recorded is None:  # never accepted: free the delivery for the retry
+                await asyncio.shield(self._store.release(key, token, describe(converted)))
+            if converted is not error:
+                raise converted from error
+            raise
+        finally:
+            if beating is not None:
+                beating.cancel()
 
     @activity.defn
     async def send_email(self, request: NotificationRequest) -> DeliveryResult:
-        """Send unless this delivery key was sent already; SMTP errors are retried."""
-        previous = await self._store.begin_attempt(request.order_id, request.event, request.channel)
-        if previous == "sent":
-            return DeliveryResult(status="sent", duplicate=True)
-        ctx = await self._store.context(request.order_id, request.event)
-        if ctx is None:
-            raise ApplicationError(f"order {request.order_id} not found", type="OrderNotFound")
-        message = self.render(request, ctx)
-        try:
-            await self._mailer.send(message)
-        except Exception as error:
-            await self._store.mark(
-                request.order_id,
-                request.event,
-                request.channel,
-                status="pending",
-                error=f"{type(error).__name__}: {error}",
-            )
-            raise
-        await self._store.mark(request.order_id, request.event, request.channel, status="sent")
+        """Send the event's email unless this delivery key was sent already."""
+        key = request.key
+        async with self._attempt(key, message_id(key, self._mailer.sender)) as attempt:
+            if attempt.done:
+                return DeliveryResult(status="sent", duplicate=True)
+            order = await self._store.summary(key.order_id, key.event)
+            to = request.recipient or order.email
+            message = self._messages.email(key, order, self._mailer.sender, to)
+            await self._mailer.send(message, attempt.accepted)
+        return DeliveryResult(status="sent")
+
+    @activity.defn
+    async def send_sms(self, request: NotificationRequest) -> DeliveryResult:
+        """Text the customer's phone through the provider (Idempotency-Key: the delivery key)."""
+        key = request.key
+        async with self._attempt(key, str(key)) as attempt:
+            if attempt.done:
+                return DeliveryResult(status="sent", duplicate=True)
+            if not self._sms.configured:
+                raise permanent("SMS_PROVIDER_URL is not set", "ChannelNotConfigured")
+            order = await self._store.summary(key.order_id, key.event)
+            to = request.recipient or order.phone
+            if not to:
+                raise permanent(f"customer {order.customer_id} has no phone", "NoPhoneNumber")
+            await self._sms.send(to, self._messages.sms(key, order), idempotency_key=str(key))
+            await attempt.accepted()
+        return DeliveryResult(status="sent")
+
+    @activity.defn
+    async def send_webhook(self, request: NotificationRequest) -> DeliveryResult:
+        """POST the signed event JSON to the merchant; its `id` is the delivery key."""
+        key = request.key
+        async with self._attempt(key, str(key)) as attempt:
+            if attempt.done:
+                return DeliveryResult(status="sent", duplicate=True)
+            if not self._webhooks.configured:
+                raise permanent("MERCHANT_WEBHOOK_URL is not set", "ChannelNotConfigured")
+            order = await self._store.summary(key.order_id, key.event)
+            await self._webhooks.post(self._messages.webhook(key, order, attempt.created_at))
+            await attempt.accepted()
         return DeliveryResult(status="sent")
 
     @activity.defn
     async def mark_failed(self, inp: FailureInput) -> None:
         """Retries ran out: record the delivery as failed with the last error."""
-        r = inp.request
-        await self._store.mark(r.order_id, r.event, r.channel, status="failed", error=inp.error)
+        await self._store.mark_failed(inp.request.key, inp.error)

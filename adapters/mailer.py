@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
 import aiosmtplib
 
 from adapters.settings import Settings
+
+QUIT_TIMEOUT = 5.0
+"""The message is delivered once DATA is accepted; a slow QUIT must not make it look lost."""
 
 
 class Mailer:
@@ -19,10 +25,14 @@ class Mailer:
     def sender(self) -> str:
         return self._settings.mail_from
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage, accepted: Callable[[], Awaitable[None]]) -> None:
+        """Send `message`; `accepted` runs the moment the server accepted its DATA.
+
+        That moment, not the end of the session, is when the relay took responsibility for
+        the message, so the caller records it there, before QUIT or anything else can fail.
+        """
         s = self._settings
-        await aiosmtplib.send(
-            message,
+        smtp = aiosmtplib.SMTP(
             hostname=s.smtp_host,
             port=s.smtp_port,
             username=s.smtp_username,
@@ -30,3 +40,11 @@ class Mailer:
             start_tls=s.smtp_starttls,
             timeout=20,
         )
+        try:
+            await smtp.connect()
+            await smtp.send_message(message)
+            await accepted()
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await asyncio.wait_for(smtp.quit(), QUIT_TIMEOUT)
+        finally:
+            smtp.close()

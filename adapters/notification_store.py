@@ -1,62 +1,156 @@
-"""Notification delivery state in PostgreSQL: one row per (order, event, channel)."""
+"""Notification delivery state in PostgreSQL: one row per (order, event, channel).
+
+Besides the public state (`pending`, `sent`, `failed`, attempts, last error, sent time) a
+row holds the claim of the attempt currently delivering it, so that two attempts can never
+talk to the SMTP server or the HTTP receiver at the same time (activities/notifications.py).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.order_store import LineRecord
 from adapters.tables import notifications, order_events, orders, users
 
 
+class DeliveryKey(BaseModel):
+    """The row's primary key: a delivery that is `sent` is never sent again."""
+
+    order_id: str
+    event: str
+    channel: str
+
+    def __str__(self) -> str:
+        return f"{self.order_id}/{self.event}/{self.channel}"
+
+
+class Claim(BaseModel):
+    """What `claim` found: go ahead, already sent, or held by another live attempt."""
+
+    outcome: Literal["claimed", "sent", "busy"]
+    created_at: datetime
+    """When the delivery was first attempted: stable across retries (the webhook's `created`)."""
+
+
+class OrderSummary(BaseModel):
+    """The order as a message shows it, with its customer and the event's latest data."""
+
+    id: str
+    customer_id: str
+    status: str
+    currency: str
+    total: int
+    lines: list[LineRecord]
+    shipment: dict[str, str] | None = None
+    captured: int = 0
+    refunded: int = 0
+    customer_name: str
+    email: str
+    phone: str | None = None
+    event_data: dict[str, str | int | None] = {}
+
+
+class UnknownOrder(Exception):
+    """A delivery names an order the read model does not have."""
+
+
 class NotificationStore:
-    """The delivery key is the row's primary key: a sent row is never sent again."""
+    """Claims, outcomes and the API's list of deliveries."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    def _key(self, order_id: str, event: str, channel: str) -> Any:
+    @staticmethod
+    def _where(key: DeliveryKey) -> Any:
         return and_(
-            notifications.c.order_id == order_id,
-            notifications.c.event == event,
-            notifications.c.channel == channel,
+            notifications.c.order_id == key.order_id,
+            notifications.c.event == key.event,
+            notifications.c.channel == key.channel,
         )
 
-    async def begin_attempt(self, order_id: str, event: str, channel: str) -> str:
-        """Count an attempt; returns the row's status before it ('sent' means: skip)."""
-        stmt = (
-            insert(notifications)
-            .values(order_id=order_id, event=event, channel=channel, attempts=0)
-            .on_conflict_do_nothing()
-        )
-        async with self._engine.begin() as conn:
-            await conn.execute(stmt)
-            status = (
+    async def claim(
+        self, key: DeliveryKey, token: str, lease: timedelta, delivery_key: str
+    ) -> Claim:
+        """Take the delivery for one attempt, for `lease`, unless it is sent or held.
+
+        A claim that outlived its lease belonged to an attempt that can no longer be
+        running (the lease exceeds the attempt's start-to-close timeout), so it is taken over.
+        """
+        c = notifications.c
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(notifications)
+                    .values(order_id=key.order_id, event=key.event, channel=key.channel)
+                    .on_conflict_do_nothing()
+                )
+                row = (
+                    await conn.execute(
+                        select(c.status, c.claim_token, c.claimed_until, c.created_at, func.now())
+                        .where(self._where(key))
+                        .with_for_update()
+                    )
+                ).one()
+                if row.status == "sent":
+                    return Claim(outcome="sent", created_at=row.created_at)
+                if row.claim_token is not None and row.claimed_until > row.now:
+                    return Claim(outcome="busy", created_at=row.created_at)
                 await conn.execute(
                     update(notifications)
-                    .where(self._key(order_id, event, channel))
+                    .where(self._where(key))
                     .values(
-                        attempts=notifications.c.attempts
-                        + (notifications.c.status != "sent").cast(notifications.c.attempts.type),
+                        status="pending",
+                        attempts=c.attempts + 1,
+                        claim_token=token,
+                        claimed_until=func.now() + lease,
+                        delivery_key=delivery_key,
                         updated_at=func.now(),
                     )
-                    .returning(notifications.c.status)
                 )
-            ).scalar_one()
-            return str(status)
+                return Claim(outcome="claimed", created_at=row.created_at)
+        except IntegrityError as error:  # the foreign key: no such order
+            raise UnknownOrder(key.order_id) from error
 
-    async def mark(
-        self, order_id: str, event: str, channel: str, *, status: str, error: str | None = None
-    ) -> None:
-        values: dict[str, Any] = {"status": status, "last_error": error, "updated_at": func.now()}
-        if status == "sent":
-            values["sent_at"] = datetime.now(UTC)
+    async def mark_sent(self, key: DeliveryKey) -> None:
+        """The receiver accepted the message: unconditional, whoever holds the claim."""
+        await self._set(
+            key,
+            status="sent",
+            sent_at=datetime.now(UTC),
+            claim_token=None,
+            claimed_until=None,
+        )
+
+    async def release(self, key: DeliveryKey, token: str, error: str) -> None:
+        """The attempt failed before the receiver accepted: record why, free the delivery."""
+        await self._set(
+            key,
+            token=token,
+            last_error=error,
+            claim_token=None,
+            claimed_until=None,
+        )
+
+    async def mark_failed(self, key: DeliveryKey, error: str) -> None:
+        """Retries ran out; a row that was sent after all stays sent."""
+        await self._set(
+            key, status="failed", last_error=error, claim_token=None, claimed_until=None
+        )
+
+    async def _set(self, key: DeliveryKey, *, token: str | None = None, **values: Any) -> None:
+        where = and_(self._where(key), notifications.c.status != "sent")
+        if token is not None:
+            where = and_(where, notifications.c.claim_token == token)
         async with self._engine.begin() as conn:
             await conn.execute(
-                update(notifications).where(self._key(order_id, event, channel)).values(values)
+                update(notifications).where(where).values(**values, updated_at=func.now())
             )
 
     async def for_order(self, order_id: str) -> list[dict[str, Any]]:
@@ -68,10 +162,15 @@ class NotificationStore:
         async with self._engine.connect() as conn:
             return [dict(row) for row in (await conn.execute(query)).mappings()]
 
-    async def context(self, order_id: str, event: str) -> dict[str, Any] | None:
+    async def summary(self, order_id: str, event: str) -> OrderSummary:
         """The order, its customer and the event's latest data, for rendering a message."""
         query = (
-            select(orders, users.c.email, users.c.name.label("customer_name"), users.c.phone)
+            select(
+                orders,
+                users.c.email,
+                users.c.name.label("customer_name"),
+                users.c.phone,
+            )
             .join(users, users.c.id == orders.c.customer_id)
             .where(orders.c.id == order_id)
         )
@@ -84,6 +183,6 @@ class NotificationStore:
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
             if row is None:
-                return None
+                raise UnknownOrder(order_id)
             data = (await conn.execute(latest)).scalar()
-            return {**dict(row), "event_data": data or {}}
+        return OrderSummary.model_validate({**dict(row), "event_data": data or {}})

@@ -1,29 +1,49 @@
-"""The `notifications` worker: NotificationWorkflow plus delivery activities."""
+"""The `notifications` worker: NotificationWorkflow plus the delivery activities."""
 
 from __future__ import annotations
 
+import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.notifications import NotificationActivities
 from adapters.db import create_engine
 from adapters.mailer import Mailer
+from adapters.merchant_webhooks import MerchantWebhooks
 from adapters.notification_store import NotificationStore
 from adapters.settings import Settings
+from adapters.sms import SmsGateway
 from adapters.temporal import NOTIFICATIONS_QUEUE
-from workers.runner import GRACEFUL_SHUTDOWN, main
+from workers.runner import main, worker_options
 from workflows.notification import NotificationWorkflow
 
+HTTP_TIMEOUT = httpx.Timeout(10.0)
+"""SMS provider and merchant calls; well inside an attempt's start-to-close timeout."""
 
-async def build(client: Client, settings: Settings) -> Worker:
+
+async def build(
+    client: Client,
+    settings: Settings,
+    *,
+    task_queue: str = NOTIFICATIONS_QUEUE,
+    identity: str | None = None,
+) -> Worker:
+    """Any number of copies may poll the queue: each delivery is claimed in PostgreSQL."""
     engine = create_engine(settings)
-    acts = NotificationActivities(NotificationStore(engine), Mailer(settings))
+    http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
+    acts = NotificationActivities(
+        NotificationStore(engine),
+        Mailer(settings),
+        SmsGateway(http, settings),
+        MerchantWebhooks(http, settings),
+    )
     return Worker(
         client,
-        task_queue=NOTIFICATIONS_QUEUE,
+        task_queue=task_queue,
+        identity=identity,
         workflows=[NotificationWorkflow],
-        activities=[acts.send_email, acts.mark_failed],
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        activities=[acts.send_email, acts.send_sms, acts.send_webhook, acts.mark_failed],
+        **worker_options(settings, NOTIFICATIONS_QUEUE),
     )
 
 
