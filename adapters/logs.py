@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 from adapters.settings import Settings
+
+_SECRET_KEY = re.compile(
+    r"password|secret|token|authorization|api_key|card|cvc|payment_method|address|line[12]",
+    re.IGNORECASE,
+)
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Last line of defence: no secrets, card data or addresses leave the process in a log
+    line, and emails keep only their first letter and domain."""
+    for key, value in event.items():
+        if key == "event":
+            continue
+        if _SECRET_KEY.search(key):
+            event[key] = "[redacted]"
+        elif "email" in key.lower() and isinstance(value, str) and "@" in value:
+            local, _, domain = value.partition("@")
+            event[key] = f"{local[:1]}***@{domain}"
+    return event
 
 
 def configure_logging(settings: Settings, *, process: str) -> None:
@@ -23,6 +45,7 @@ def configure_logging(settings: Settings, *, process: str) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from adapters.codec import EncryptionCodec, codec_from_keys
+from adapters.observability import CorrelationInterceptor
 from adapters.settings import Settings
 
 ORDERS_QUEUE = "orders"
@@ -14,14 +19,37 @@ PAYMENTS_QUEUE = "payments"
 NOTIFICATIONS_QUEUE = "notifications"
 
 
+def payload_codec(settings: Settings) -> EncryptionCodec | None:
+    """The AES-GCM codec when `PAYLOAD_ENCRYPTION_KEY` is set (older keys still decrypt)."""
+    current = settings.payload_encryption_key
+    older = settings.payload_decryption_keys
+    return codec_from_keys(
+        current.get_secret_value() if current else None,
+        older.get_secret_value() if older else None,
+    )
+
+
 def data_converter(settings: Settings) -> DataConverter:
-    """Pydantic-aware payloads; every client and worker uses this one converter."""
-    del settings  # the encryption codec (PAYLOAD_ENCRYPTION_KEY) plugs in here
-    return pydantic_data_converter
+    """Pydantic-aware payloads, encrypted when a key is set; every client and worker uses it.
+
+    With encryption on, failure messages and stack traces move into an encoded attribute
+    too, since they may quote the data (an address, an email) that failed.
+    """
+    codec = payload_codec(settings)
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for the configured cluster (local dev server, self-hosted or Temporal Cloud)."""
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """A client for the configured cluster (local dev server, self-hosted or Temporal Cloud).
+
+    Workers built on this client inherit its interceptor, which carries the request id.
+    """
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -33,6 +61,8 @@ async def connect(settings: Settings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        interceptors=[CorrelationInterceptor()],
         tls=tls or bool(api_key),
         api_key=api_key,
+        runtime=runtime,
     )

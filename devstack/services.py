@@ -43,9 +43,17 @@ __all__ = [
 
 
 def start_temporal(
-    *, port: int, ui_port: int, db_file: Path | None, log_file: Path, timeout: float = 60.0
+    *,
+    port: int,
+    ui_port: int,
+    db_file: Path | None,
+    log_file: Path,
+    timeout: float = 60.0,
+    ui_codec_endpoint: str | None = None,
 ) -> Service:
     """The Temporal dev server with the engine's search attributes registered at start.
+
+    With `ui_codec_endpoint` (the API's `/codec`), the UI shows payloads decoded.
 
     Restarting on an existing db file with the same flags works (`make run` keeps its data),
     but the server applies the flags only when it creates the file, so attributes added
@@ -55,6 +63,8 @@ def start_temporal(
     address = f"127.0.0.1:{port}"
     argv = [temporal, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)]
     argv += ["--ui-port", str(ui_port), "--log-level", "warn"]
+    if ui_codec_endpoint:
+        argv += ["--ui-codec-endpoint", ui_codec_endpoint]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         argv += ["--db-filename", str(db_file)]

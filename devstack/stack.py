@@ -111,8 +111,11 @@ def _start_services(
             ui_port=ui_port,
             db_file=data_dir / "temporal.db",
             log_file=logs / "temporal.log",
+            ui_codec_endpoint=f"{_local_api_url(settings)}/codec",
         )
         started.append(temporal)
+        # the dev UI cannot send an operator's token: let it decode from loopback
+        env.setdefault("CODEC_TRUST_UI_ORIGIN", "true")
         temporal_address, temporal_ui = temporal.address, f"http://127.0.0.1:{ui_port}"
 
     database_url = settings.database_url
@@ -184,9 +187,13 @@ def _run_step(
         raise StartupError(f"{name} failed with exit code {result.returncode} (output above)")
 
 
-def _wait_for_api(settings: Settings, started: list[Service]) -> None:
+def _local_api_url(settings: Settings) -> str:
     host = "127.0.0.1" if settings.api_host in {"0.0.0.0", "::", ""} else settings.api_host
-    url = f"http://{host}:{settings.api_port}/readyz"
+    return f"http://{host}:{settings.api_port}"
+
+
+def _wait_for_api(settings: Settings, started: list[Service]) -> None:
+    url = f"{_local_api_url(settings)}/readyz"
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         _check_alive(started)

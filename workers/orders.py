@@ -11,7 +11,7 @@ from adapters.inventory_store import InventoryStore
 from adapters.order_store import OrderStore
 from adapters.settings import Settings
 from adapters.temporal import ORDERS_QUEUE
-from workers.runner import GRACEFUL_SHUTDOWN, main
+from workers.runner import main, worker_options
 from workflows.order import OrderWorkflow
 
 
@@ -23,7 +23,7 @@ async def build(client: Client, settings: Settings) -> Worker:
         task_queue=ORDERS_QUEUE,
         workflows=[OrderWorkflow],
         activities=[acts.reserve_stock, acts.release_stock, acts.commit_stock, acts.record_order],
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        **worker_options(settings, ORDERS_QUEUE),
     )
 
 

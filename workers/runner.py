@@ -1,15 +1,26 @@
-"""Runs one worker until SIGTERM or SIGINT, then lets in-flight tasks finish."""
+"""Runs one worker until SIGTERM or SIGINT, then lets in-flight tasks finish.
+
+On a signal the worker stops polling and gives running activities
+`WORKER_GRACEFUL_SHUTDOWN` to complete before they are cancelled (Temporal retries them
+elsewhere). With `<QUEUE>_METRICS_PORT` set, the worker serves `/metrics` (the Temporal SDK's
+Prometheus metrics plus the engine's own) and `/healthz` on that port.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypedDict
 
+import httpx
 import structlog
+from prometheus_client import generate_latest
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import PollerBehavior, PollerBehaviorSimpleMaximum, Worker
 
 from adapters.logs import configure_logging
 from adapters.settings import Settings, get_settings
@@ -19,25 +30,112 @@ log = structlog.get_logger()
 
 WorkerFactory = Callable[[Client, Settings], Awaitable[Worker]]
 
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+"""The default of `WORKER_GRACEFUL_SHUTDOWN`."""
+
+
+class WorkerOptions(TypedDict):
+    """The `Worker(...)` keyword arguments the settings decide, per task queue."""
+
+    graceful_shutdown_timeout: timedelta
+    max_concurrent_activities: int
+    max_concurrent_workflow_tasks: int
+    workflow_task_poller_behavior: PollerBehavior
+    activity_task_poller_behavior: PollerBehavior
+    build_id: str | None
+
+
+def worker_options(settings: Settings, queue: str) -> WorkerOptions:
+    """Concurrency, pollers, build id and shutdown grace for `queue`'s worker."""
+    activities: int = getattr(settings, f"{queue}_max_concurrent_activities")
+    pollers = PollerBehaviorSimpleMaximum(maximum=max(2, settings.worker_max_pollers))
+    return WorkerOptions(
+        graceful_shutdown_timeout=settings.worker_graceful_shutdown,
+        max_concurrent_activities=activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        workflow_task_poller_behavior=pollers,
+        activity_task_poller_behavior=pollers,
+        build_id=settings.worker_build_id or None,
+    )
+
 
 async def serve(queue: str, build: WorkerFactory) -> None:
     """Connect, build the queue's worker, run it; stop gracefully on a signal."""
     settings = get_settings()
     configure_logging(settings, process=f"worker-{queue}")
-    client = await connect(settings)
+    port: int = getattr(settings, f"{queue}_metrics_port", 0)
+    sdk_metrics = f"127.0.0.1:{_free_port()}" if port else None
+    runtime = (
+        Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=sdk_metrics)))
+        if sdk_metrics
+        else None
+    )
+    client = await connect(settings, runtime=runtime)
     worker = await build(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker_started", task_queue=queue, temporal=settings.temporal_address)
-    async with worker:
-        await stop.wait()
-        log.info("worker_stopping", task_queue=queue)
+    health = await _serve_health(port, worker, sdk_metrics) if port else None
+    log.info("worker_started", task_queue=queue, temporal=settings.temporal_address, port=port)
+    try:
+        async with worker:
+            await stop.wait()
+            log.info("worker_stopping", task_queue=queue)
+    finally:
+        if health is not None:
+            health.close()
+            await health.wait_closed()
     log.info("worker_stopped", task_queue=queue)
 
 
-GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+async def _serve_health(port: int, worker: Worker, sdk_metrics: str | None) -> asyncio.Server:
+    """A tiny HTTP/1.0 server: `/healthz` (200 while the worker runs) and `/metrics`."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), timeout=5)
+            path = request.split(b" ")[1].decode() if request.count(b" ") >= 2 else ""
+            if path.startswith("/healthz"):
+                ok = worker.is_running and not worker.is_shutdown
+                status, body, kind = (
+                    (200 if ok else 503),
+                    b"ok\n" if ok else b"stopping\n",
+                    "text/plain",
+                )
+            elif path.startswith("/metrics"):
+                status, body = 200, await _metrics_text(sdk_metrics)
+                kind = "text/plain; version=0.0.4; charset=utf-8"
+            else:
+                status, body, kind = 404, b"not found\n", "text/plain"
+            head = f"HTTP/1.0 {status} X\r\nContent-Type: {kind}\r\n"
+            head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            writer.write(head.encode() + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(answer, "0.0.0.0", port)
+
+
+async def _metrics_text(sdk_metrics: str | None) -> bytes:
+    """The engine's own metrics, then the SDK's (served by its runtime on loopback)."""
+    text = generate_latest()
+    if sdk_metrics:
+        async with httpx.AsyncClient(timeout=3) as http:
+            try:
+                text += (await http.get(f"http://{sdk_metrics}/metrics")).content
+            except httpx.HTTPError as error:
+                log.warning("sdk_metrics_unavailable", error=type(error).__name__)
+    return text
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def main(queue: str, build: WorkerFactory) -> None:

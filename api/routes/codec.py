@@ -1,0 +1,115 @@
+"""Codec server for the Temporal UI and CLI: `POST /codec/encode` and `/codec/decode`.
+
+The Temporal codec-server protocol: `{"payloads": [{"metadata": {k: base64}, "data": base64}]}`
+in protobuf JSON, both ways. Only operators may decode (a Bearer JWT with the operator role);
+`CODEC_TRUST_UI_ORIGIN` lets `make run`'s UI, which cannot send a token, in from loopback.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import jwt
+import structlog
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from google.protobuf import json_format
+from pydantic import BaseModel, Field
+from temporalio.api.common.v1 import Payloads
+
+from adapters.codec import CodecKeyError
+from api.deps import ServicesDep
+from api.errors import Problem
+from api.observability import ui_origins
+from api.security import decode_token
+
+router = APIRouter(
+    prefix="/codec",
+    tags=["codec"],
+    responses={
+        401: {"description": "no or an invalid token"},
+        403: {"description": "not an operator"},
+        422: {"description": "not payloads, or sealed with an unknown key"},
+    },
+)
+log = structlog.get_logger()
+
+_bearer = HTTPBearer(auto_error=False, description="An operator's JWT")
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class CodecPayload(BaseModel):
+    """One Temporal payload in protobuf JSON: base64 metadata values and data."""
+
+    metadata: dict[str, str] = Field(default_factory=dict)
+    data: str = ""
+
+
+class CodecPayloads(BaseModel):
+    """The codec-server protocol's body, request and answer alike."""
+
+    payloads: list[CodecPayload]
+
+
+def _caller(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """An operator's id, or `local-ui` for the trusted local UI; 401/403 otherwise."""
+    settings = services.settings
+    if credentials is None:
+        origin = request.headers.get("origin", "")
+        client = request.client.host if request.client else ""
+        if (
+            settings.codec_trust_ui_origin
+            and client in _LOOPBACK
+            and origin in ui_origins(settings.temporal_ui_url)
+        ):
+            return "local-ui"
+        raise Problem(401, "unauthorized", "an operator's bearer token is required")
+    try:
+        principal = decode_token(settings, credentials.credentials)
+    except jwt.InvalidTokenError as error:
+        raise Problem(401, "unauthorized", f"invalid token: {error}") from None
+    if not principal.is_operator:
+        raise Problem(403, "forbidden", "only operators may use the codec")
+    return principal.user_id
+
+
+Caller = Annotated[str, Depends(_caller)]
+Namespace = Annotated[str | None, Header(alias="X-Namespace")]
+
+
+@router.post("/encode")
+async def encode(
+    body: CodecPayloads, services: ServicesDep, caller: Caller, namespace: Namespace = None
+) -> dict[str, Any]:
+    """Encrypt payloads with the current key (pass-through when encryption is off)."""
+    payloads = _parse(body)
+    codec = services.temporal.data_converter.payload_codec
+    result = await codec.encode(payloads.payloads) if codec else list(payloads.payloads)
+    log.info("codec_encode", caller=caller, namespace=namespace, payloads=len(result))
+    return json_format.MessageToDict(Payloads(payloads=result))
+
+
+@router.post("/decode")
+async def decode(
+    body: CodecPayloads, services: ServicesDep, caller: Caller, namespace: Namespace = None
+) -> dict[str, Any]:
+    """Decrypt payloads with whichever configured key encrypted them."""
+    payloads = _parse(body)
+    codec = services.temporal.data_converter.payload_codec
+    try:
+        result = await codec.decode(payloads.payloads) if codec else list(payloads.payloads)
+    except CodecKeyError as error:
+        raise Problem(422, "undecodable-payload", str(error)) from None
+    log.info("codec_decode", caller=caller, namespace=namespace, payloads=len(result))
+    return json_format.MessageToDict(Payloads(payloads=result))
+
+
+def _parse(body: CodecPayloads) -> Payloads:
+    try:
+        return json_format.ParseDict(body.model_dump(), Payloads())
+    except json_format.ParseError as error:
+        raise Problem(422, "validation-error", f"not a payload: {error}") from None
