@@ -38,6 +38,11 @@ class IntentCommand(BaseModel):
     idempotency_key: str
 
 
+class RefundResult(BaseModel):
+    refund_id: str
+    amount: int
+
+
 def _result(state: IntentState) -> IntentResult:
     return IntentResult(
         intent_id=state.id,
@@ -113,6 +118,18 @@ class PaymentActivities:
         except stripe.StripeError as error:
             _raise_for(error)
             raise
+
+    @activity.defn
+    async def refund_payment(self, inp: IntentCommand) -> RefundResult:
+        """Refund part of a captured PaymentIntent (the key makes retries safe)."""
+        try:
+            refund_id = await self._gateway.refund(
+                inp.intent_id, amount=inp.amount, idempotency_key=inp.idempotency_key
+            )
+        except stripe.StripeError as error:
+            _raise_for(error)
+            raise
+        return RefundResult(refund_id=refund_id, amount=inp.amount)
 
     @activity.defn
     async def refresh_payment(self, intent_id: str) -> IntentResult:

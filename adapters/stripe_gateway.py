@@ -19,6 +19,7 @@ class IntentState:
     currency: str
     client_secret: str | None
     error: str | None = None
+    order_id: str | None = None
 
 
 def _state(intent: stripe.PaymentIntent) -> IntentState:
@@ -31,18 +32,19 @@ def _state(intent: stripe.PaymentIntent) -> IntentState:
         currency=str(data["currency"]).upper(),
         client_secret=data.get("client_secret"),
         error=error.get("message") if isinstance(error, dict) else None,
+        order_id=(data.get("metadata") or {}).get("order_id"),
     )
 
 
 class StripeGateway:
     """Creates, captures, cancels and refunds PaymentIntents; every write is idempotent."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, http_client: stripe.HTTPClient | None = None) -> None:
         self._client = stripe.StripeClient(
             settings.stripe_api_key.get_secret_value(),
             base_addresses={"api": settings.stripe_api_base},
             max_network_retries=settings.stripe_max_network_retries,
-            http_client=stripe.HTTPXClient(),
+            http_client=http_client or stripe.HTTPXClient(),
         )
 
     async def authorize(
@@ -86,6 +88,17 @@ class StripeGateway:
             intent_id, options={"idempotency_key": idempotency_key}
         )
         return _state(intent)
+
+    async def all_intents(self) -> list[IntentState]:
+        """Every PaymentIntent of the account, page by page, with our order id if any."""
+        found: list[IntentState] = []
+        params: dict[str, object] = {"limit": 100}
+        while True:
+            page = await self._client.v1.payment_intents.list_async(params=params)  # type: ignore[arg-type]
+            found.extend(_state(intent) for intent in page.data)
+            if not page.has_more or not page.data:
+                return found
+            params["starting_after"] = page.data[-1].id
 
     async def refund(self, intent_id: str, *, amount: int, idempotency_key: str) -> str:
         """Refund part or all of a captured PaymentIntent; returns the refund id."""

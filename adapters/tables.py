@@ -133,6 +133,32 @@ notifications = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("sent_at", DateTime(timezone=True)),
+    # what the receiver sees on every attempt: Message-ID, webhook `id`, SMS Idempotency-Key
+    Column("delivery_key", String(255)),
+    # the attempt holding the delivery and until when (activities/notifications.py explains)
+    Column("claim_token", String(32)),
+    Column("claimed_until", DateTime(timezone=True)),
     *_timestamps(),
     CheckConstraint("status in ('pending', 'sent', 'failed')", name="status"),
 )
+
+stripe_events = Table(
+    "stripe_events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(128), nullable=False),
+    Column("payment_intent_id", String(64)),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Verified Stripe webhook events, recorded once: a redelivered event has no second effect."""
+
+reconciliation_reports = Table(
+    "reconciliation_reports",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("checked", Integer, nullable=False),
+    Column("mismatches", JSONB, nullable=False),
+)
+"""Each run of the ledger-versus-Stripe comparison, newest read by operators."""
+Index("ix_reconciliation_reports_created", reconciliation_reports.c.created_at.desc())

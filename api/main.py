@@ -14,9 +14,10 @@ from adapters.order_store import OrderStore
 from adapters.settings import Settings, get_settings
 from adapters.temporal import connect
 from adapters.user_store import UserStore
-from api import errors
+from api import errors, middleware, observability, openapi, security
 from api.deps import Services
-from api.routes import auth, health, orders, products
+from api.ratelimit import RateLimits
+from api.routes import auth, codec, health, metrics, orders, payments, products, webhooks
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             catalogue=Catalogue(engine),
             orders=OrderStore(engine),
             notifications=NotificationStore(engine),
+            limits=RateLimits(settings),
         )
         yield
         await engine.dispose()
@@ -44,9 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Orders, payments and notifications as durable Temporal workflows.",
         lifespan=lifespan,
     )
+    security.check_keys(settings)
     errors.install(app)
-    for module in (health, auth, products, orders):
+    middleware.install(app, settings)
+    openapi.install(app)
+    for module in (health, auth, products, orders, payments, webhooks, codec, metrics):
         app.include_router(module.router)
+    observability.install(app, settings)  # after any other middleware: it must run first
     return app
 
 

@@ -1,33 +1,66 @@
-"""The `payments` worker: PaymentWorkflow plus Stripe activities, rate-limited."""
+"""The `payments` worker: PaymentWorkflow, reconciliation and the Stripe activities."""
 
 from __future__ import annotations
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+)
 from temporalio.worker import Worker
 
 from activities.payments import PaymentActivities
+from activities.reconciliation import ReconcileInput, ReconciliationActivities
+from adapters.db import create_engine
+from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings
 from adapters.stripe_gateway import StripeGateway
 from adapters.temporal import PAYMENTS_QUEUE
-from workers.runner import GRACEFUL_SHUTDOWN, main
+from workers.runner import main, worker_options
 from workflows.payment import PaymentWorkflow
+from workflows.reconciliation import SCHEDULE_ID, ReconciliationWorkflow
+
+
+async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> None:
+    """The reconciliation Schedule exists once per namespace, whichever worker starts first."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconciliationWorkflow.run,
+            ReconcileInput(),
+            id="reconciliation",
+            task_queue=PAYMENTS_QUEUE,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=settings.reconciliation_interval)]),
+    )
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        pass
 
 
 async def build(client: Client, settings: Settings) -> Worker:
-    acts = PaymentActivities(StripeGateway(settings))
+    gateway = StripeGateway(settings)
+    acts = PaymentActivities(gateway)
+    reconciliation = ReconciliationActivities(gateway, ReconciliationStore(create_engine(settings)))
+    await ensure_reconciliation_schedule(client, settings)
     return Worker(
         client,
         task_queue=PAYMENTS_QUEUE,
-        workflows=[PaymentWorkflow],
+        workflows=[PaymentWorkflow, ReconciliationWorkflow],
         activities=[
             acts.authorize_payment,
             acts.capture_payment,
             acts.void_payment,
+            acts.refund_payment,
             acts.refresh_payment,
+            reconciliation.reconcile_payments,
         ],
         # Shared by every payments worker: Stripe's rate limit is per account.
         max_task_queue_activities_per_second=settings.stripe_rate_per_second,
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        **worker_options(settings, PAYMENTS_QUEUE),
     )
 
 

@@ -59,6 +59,10 @@ class OrderPolicy(BaseModel):
     fulfillment_timeout: timedelta = timedelta(days=6)
     delivery_timeout: timedelta = timedelta(days=30)
     operator_email: str = "operator@example.com"
+    refund_window: timedelta = timedelta(days=30)
+    """How long a delivered order still takes refunds before its workflow completes."""
+    channels: list[str] = ["email"]
+    """Customer notification channels: email always, sms and webhook when configured."""
     payments_queue: str = "payments"
     notifications_queue: str = "notifications"
 
@@ -91,6 +95,14 @@ class ShipCommand(BaseModel):
     tracking_number: str
 
 
+class RefundCommand(BaseModel):
+    amount: int | None = None
+    """Minor units; None refunds the rest."""
+    reason: str = ""
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
 class Decision(BaseModel):
     reason: str = ""
 
@@ -118,6 +130,7 @@ class OrderWorkflow:
         self._reports: list[PaymentReport] = []
         self._payment: workflow.ChildWorkflowHandle[PaymentWorkflow, object] | None = None
         self._lock = asyncio.Lock()
+        self._refund_keys: dict[str, str | None] = {}
 
     # --- the process --------------------------------------------------------------------
 
@@ -129,8 +142,9 @@ class OrderWorkflow:
             )
         order = self._require_order()
         await self._authorize(order)
-        while not order.status.is_final and order.status != OrderStatus.DELIVERED:
-            await self._wait_in(order)
+        while not order.status.is_final:
+            if not await self._wait_in(order):
+                break
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._payment is not None and self._payment_status not in {"failed", "expired"}:
             await self._payment.signal(PaymentWorkflow.command, PaymentCommand(kind="close"))
@@ -236,30 +250,35 @@ class OrderWorkflow:
                     await self._compensate(void=False)
                 return
 
-    async def _wait_in(self, order: Order) -> None:
-        """Wait in the current status until a command moves the order or its timer fires."""
+    async def _wait_in(self, order: Order) -> bool:
+        """Wait in the current status until a command moves the order or its timer fires;
+        False when the process is over (a delivered order's refund window closed)."""
         status = order.status
         policy = self._inp.policy
         timeouts = {
             OrderStatus.UNDER_REVIEW: policy.review_timeout,
             OrderStatus.CONFIRMED: policy.fulfillment_timeout,
             OrderStatus.SHIPPED: policy.delivery_timeout,
+            OrderStatus.DELIVERED: policy.refund_window,
         }
         timeout = timeouts.get(status)
         try:
             await workflow.wait_condition(lambda: order.status != status, timeout=timeout)
-            return
+            return True
         except TimeoutError:
             pass
         async with self._lock:
             if order.status != status:
-                return
+                return True
+            if status == OrderStatus.DELIVERED:
+                return False
             if status == OrderStatus.SHIPPED:
                 order.deliver()
                 await self._publish()
             else:
                 order.cancel(f"{status} timed out", by="system")
                 await self._compensate(void=True)
+        return True
 
     # --- commands (Temporal updates) ------------------------------------------------------
 
@@ -350,6 +369,57 @@ class OrderWorkflow:
     @deliver.validator
     def _validate_deliver(self, decision: Decision) -> None:
         self._check_status(OrderStatus.SHIPPED, "deliver")
+
+    @workflow.update
+    async def refund(self, command: RefundCommand) -> OrderState:
+        """Refund part or all of the captured amount; a full refund ends as refunded.
+
+        An `idempotency_key` seen before answers with the current state and refunds nothing
+        (or is refused when it came with another request)."""
+        async with self._lock:
+            order = self._require_order()
+            if self._replayed_refund(command):
+                return self.state()
+            try:
+                amount = order.ensure_refundable(
+                    None if command.amount is None else Money(command.amount, order.currency)
+                )
+            except DomainError as error:
+                raise _refuse(error) from None
+            await self._payment_command(PaymentCommand(kind="refund", amount=amount.amount))
+            report = await self._next_report({"refunded", "refund_failed"})
+            if report.kind == "refund_failed":
+                raise ApplicationError(
+                    report.reason or "refund failed", type="refund-failed", non_retryable=True
+                )
+            if command.idempotency_key:
+                self._refund_keys[command.idempotency_key] = command.request_hash
+            order.refund(amount, command.reason or "refund")
+            self._payment_status = (
+                "refunded" if order.status == OrderStatus.REFUNDED else "partially_refunded"
+            )
+            await self._publish()
+        return self.state()
+
+    @refund.validator
+    def _validate_refund(self, command: RefundCommand) -> None:
+        if self._replayed_refund(command):
+            return
+        order = self._require_order()
+        amount = None if command.amount is None else Money(command.amount, order.currency)
+        self._check(lambda o: o.ensure_refundable(amount))
+
+    def _replayed_refund(self, command: RefundCommand) -> bool:
+        key = command.idempotency_key
+        if key is None or key not in self._refund_keys:
+            return False
+        if self._refund_keys[key] != command.request_hash:
+            raise ApplicationError(
+                "this Idempotency-Key was used with a different refund",
+                type="idempotency-key-reused",
+                non_retryable=True,
+            )
+        return True
 
     @workflow.signal
     def payment_report(self, report: PaymentReport) -> None:
@@ -451,7 +521,8 @@ class OrderWorkflow:
         workflow.set_current_details(self._details(order))
         for event in new:
             if event.notify:
-                await self._notify(event.notify, "email")
+                for channel in self._inp.policy.channels:
+                    await self._notify(event.notify, channel)
             elif isinstance(event, ev.ReviewRequired):
                 await self._notify("review_required", "email", self._inp.policy.operator_email)
 

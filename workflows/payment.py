@@ -33,6 +33,12 @@ STRIPE_RETRY = RetryPolicy(
 """Network errors, 429 and 5xx retry forever with backoff; declines are non-retryable."""
 
 
+ACTION_POLL_FIRST = timedelta(seconds=2)
+ACTION_POLL_MAX = timedelta(minutes=1)
+"""While the customer does 3-D Secure, the intent is also re-read on this backing-off poll:
+webhooks are prompts that can be late or lost (localstripe sends none for this step)."""
+
+
 class PaymentInput(BaseModel):
     order_id: str
     customer_id: str
@@ -53,6 +59,8 @@ class PaymentReport(BaseModel):
         "captured",
         "capture_failed",
         "voided",
+        "refunded",
+        "refund_failed",
     ]
     intent_id: str | None = None
     amount: int = 0
@@ -61,7 +69,7 @@ class PaymentReport(BaseModel):
 
 
 class PaymentCommand(BaseModel):
-    kind: Literal["capture", "void", "close"]
+    kind: Literal["capture", "void", "refund", "close"]
     amount: int = 0
 
 
@@ -78,6 +86,7 @@ class PaymentSummary(BaseModel):
     intent_id: str | None
     authorized: int
     captured: int
+    refunded: int = 0
 
 
 @workflow.defn
@@ -92,6 +101,7 @@ class PaymentWorkflow:
         self._commands: list[PaymentCommand] = []
         self._webhooks: list[PaymentWebhook] = []
         self._captured = 0
+        self._refunded = 0
         self._sequence: dict[str, int] = {}
 
     @workflow.run
@@ -119,6 +129,7 @@ class PaymentWorkflow:
             intent_id=self._intent.intent_id if self._intent else None,
             authorized=self._intent.amount if self._intent and self._status == "authorized" else 0,
             captured=self._captured,
+            refunded=self._refunded,
         )
 
     async def _authorize(self) -> bool:
@@ -167,14 +178,14 @@ class PaymentWorkflow:
         return True
 
     async def _await_customer_action(self) -> bool:
-        """Wait for webhooks until the intent leaves `requires_action`, or time out."""
+        """Re-read the intent on each webhook, and on a backing-off poll in case a webhook is
+        lost or never sent, until it leaves `requires_action` or the deadline passes."""
         assert self._intent is not None
         deadline = workflow.now() + self._inp.action_timeout
+        poll = ACTION_POLL_FIRST
         while self._intent.status == "requires_action":
             remaining = deadline - workflow.now()
-            try:
-                await workflow.wait_condition(lambda: bool(self._webhooks), timeout=remaining)
-            except TimeoutError:
+            if remaining <= timedelta(0):
                 await self._void()
                 await self._report(
                     PaymentReport(
@@ -184,6 +195,12 @@ class PaymentWorkflow:
                     )
                 )
                 return False
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._webhooks), timeout=min(poll, remaining)
+                )
+            except TimeoutError:
+                poll = min(poll * 2, ACTION_POLL_MAX)
             self._webhooks.clear()
             self._intent = await workflow.execute_activity_method(
                 PaymentActivities.refresh_payment,
@@ -216,6 +233,34 @@ class PaymentWorkflow:
             elif command.kind == "void":
                 await self._void()
                 await self._report(PaymentReport(kind="voided", intent_id=self._intent_id()))
+            elif command.kind == "refund":
+                await self._refund(command.amount)
+
+    async def _refund(self, amount: int) -> None:
+        """Refund part of the captured amount; a refusal is reported, never fatal."""
+        try:
+            await workflow.execute_activity_method(
+                PaymentActivities.refund_payment,
+                IntentCommand(
+                    intent_id=self._intent_id(),
+                    amount=amount,
+                    idempotency_key=self._key("refund"),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STRIPE_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(error)
+            await self._report(
+                PaymentReport(kind="refund_failed", intent_id=self._intent_id(), reason=reason)
+            )
+            return
+        self._refunded += amount
+        self._set_status("refunded" if self._refunded >= self._captured else "partially_refunded")
+        await self._report(
+            PaymentReport(kind="refunded", intent_id=self._intent_id(), amount=amount)
+        )
 
     async def _capture(self, amount: int) -> None:
         result = await workflow.execute_activity_method(

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import ServicesDep
+from api.errors import problem_response
 
 router = APIRouter(tags=["health"])
 
@@ -36,8 +37,6 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             checks[name] = "ok"
         except Exception as error:  # any failure means not ready
             checks[name] = f"down: {type(error).__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ok else "unavailable", "checks": checks},
-        status_code=200 if ok else 503,
-    )
+    if all(v == "ok" for v in checks.values()):
+        return JSONResponse({"status": "ready", "checks": checks})
+    return problem_response(503, "unavailable", "a dependency does not answer", checks=checks)

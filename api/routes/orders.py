@@ -29,9 +29,10 @@ from activities.orders import LineRequest
 from adapters.tables import idempotency_keys
 from adapters.temporal import ORDERS_QUEUE
 from api.deps import CurrentUser, OperatorUser, Services, ServicesDep
-from api.errors import DOMAIN_STATUS, Problem
+from api.errors import DOMAIN_STATUS, Problem, problems
 from api.pagination import decode_cursor, encode_cursor
-from api.schemas import MoneyOut, Page, Strict, money
+from api.ratelimit import OrderRateLimit
+from api.schemas import MoneyIn, MoneyOut, Page, Strict, money
 from api.security import Principal
 from workflows.order import (
     AddressInput,
@@ -40,6 +41,7 @@ from workflows.order import (
     OrderPolicy,
     OrderWorkflow,
     PlaceOrderInput,
+    RefundCommand,
     ShipCommand,
 )
 from workflows.search import CUSTOMER_ID, ORDER_STATUS
@@ -144,9 +146,26 @@ class NotificationOut(BaseModel):
 class CancelIn(Strict):
     reason: Annotated[str, StringConstraints(max_length=500)] = "cancelled"
 
+    model_config = {"json_schema_extra": {"examples": [{"reason": "changed my mind"}]}}
+
 
 class DecisionIn(Strict):
     reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+    model_config = {"json_schema_extra": {"examples": [{"reason": "address verified"}]}}
+
+
+class RefundIn(Strict):
+    amount: MoneyIn | None = Field(default=None, description="omitted: refund the rest")
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"amount": {"amount": 1000, "currency": "EUR"}, "reason": "damaged item"},
+            ]
+        }
+    }
 
 
 class ShipmentIn(Strict):
@@ -154,6 +173,10 @@ class ShipmentIn(Strict):
     tracking_number: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
     ]
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"carrier": "DHL", "tracking_number": "JD014600006281"}]}
+    }
 
 
 def order_out(row: dict[str, Any], viewer: Principal) -> OrderOut:
@@ -233,7 +256,21 @@ async def _claim_key(
     return existing.order_id, True
 
 
-def _policy(services: Services) -> OrderPolicy:
+async def _channels(services: Services, customer_id: str) -> list[str]:
+    """Email always; SMS when the customer has a phone and a provider is configured;
+    the merchant webhook when one is configured."""
+    s = services.settings
+    channels = ["email"]
+    if s.sms_provider_url:
+        user = await services.users.by_id(customer_id)
+        if user is not None and user.get("phone"):
+            channels.append("sms")
+    if s.merchant_webhook_url:
+        channels.append("webhook")
+    return channels
+
+
+def _policy(services: Services, channels: list[str]) -> OrderPolicy:
     s = services.settings
     return OrderPolicy(
         review_threshold=s.review_threshold,
@@ -242,15 +279,25 @@ def _policy(services: Services) -> OrderPolicy:
         fulfillment_timeout=s.fulfillment_timeout,
         delivery_timeout=s.delivery_timeout,
         operator_email=s.operator_email,
+        channels=channels,
     )
+
+
+_UPDATE_STATUS = {
+    **DOMAIN_STATUS,
+    "idempotency-key-reused": 422,
+    "refund-failed": 502,
+    "payment-capture-failed": 502,
+}
 
 
 def _update_problem(error: WorkflowUpdateFailedError) -> Problem:
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type:
-        status = DOMAIN_STATUS.get(cause.type, 409)
-        extra = {"skus": list(cause.details[0])} if cause.details else {}
-        return Problem(status, cause.type, cause.message, **extra)
+        status = _UPDATE_STATUS.get(cause.type, 409)
+        if cause.details:
+            return Problem(status, cause.type, cause.message, skus=list(cause.details[0]))
+        return Problem(status, cause.type, cause.message)
     return Problem(409, "conflict", str(cause or error))
 
 
@@ -259,9 +306,16 @@ def _update_problem(error: WorkflowUpdateFailedError) -> Problem:
     status_code=201,
     response_model=OrderOut,
     responses={
-        200: {"description": "replayed Idempotency-Key"},
-        409: {"description": "out of stock"},
-        422: {"description": "invalid order"},
+        200: {"description": "replayed Idempotency-Key: the same order"},
+        **problems(
+            {
+                403: "operators do not place orders",
+                409: "out of stock (no order is created)",
+                422: "invalid order, unknown sku or Idempotency-Key reused with another body",
+                429: "rate-limited",
+                503: "the order process did not answer in time",
+            }
+        ),
     },
 )
 async def place_order(
@@ -269,6 +323,7 @@ async def place_order(
     user: CurrentUser,
     services: ServicesDep,
     response: Response,
+    _: OrderRateLimit,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> OrderOut:
     """Start the order process; answers once stock is reserved and the order is accepted."""
@@ -302,7 +357,7 @@ async def place_order(
             lines=[LineRequest(sku=line.sku, quantity=line.quantity) for line in body.lines],
             shipping_address=AddressInput(**body.shipping_address.model_dump()),
             payment_method=body.payment_method,
-            policy=_policy(services),
+            policy=_policy(services, await _channels(services, user.user_id)),
         ),
         id=f"order-{order_id}",
         task_queue=ORDERS_QUEUE,
@@ -452,3 +507,33 @@ async def ship_order(
 @router.post("/{order_id}/delivery", response_model=OrderOut)
 async def deliver_order(order_id: str, user: OperatorUser, services: ServicesDep) -> OrderOut:
     return await _command(services, order_id, user, OrderWorkflow.deliver, Decision())
+
+
+@router.post(
+    "/{order_id}/refunds",
+    response_model=OrderOut,
+    responses={
+        409: {"description": "nothing captured yet"},
+        422: {"description": "more than the remaining amount"},
+    },
+)
+async def refund_order(
+    order_id: str,
+    body: RefundIn,
+    user: OperatorUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> OrderOut:
+    """Refund part or all of the captured amount (operators). A repeated Idempotency-Key
+    answers with the order and refunds nothing more."""
+    row = await _visible(services, order_id, user)
+    if body.amount is not None and body.amount.currency != row["currency"]:
+        raise Problem(422, "currency-mismatch", f"the order is in {row['currency']}")
+    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    command = RefundCommand(
+        amount=body.amount.amount if body.amount else None,
+        reason=body.reason,
+        idempotency_key=idempotency_key,
+        request_hash=digest if idempotency_key else None,
+    )
+    return await _command(services, order_id, user, OrderWorkflow.refund, command)

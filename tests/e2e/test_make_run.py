@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,8 +54,11 @@ def _read_until_banner(process: subprocess.Popen[str], output: list[str], timeou
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("make-run") / ".data"
+def stack() -> Iterator[Stack]:
+    # Not under pytest's tmp tree: the embedded PostgreSQL runs as another user, and pytest
+    # re-tightens the permissions of its own folders.
+    base = Path(tempfile.mkdtemp(prefix="engine-make-run-"))
+    data_dir = base / ".data"
     api_port, stripe_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -92,6 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_printed_curl_sequence_places_an_order_that_gets_confirmed(stack: Stack) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +32,7 @@ from devstack.services import (
     Service,
     ensure_database,
     free_port,
+    register_stripe_webhook,
     start_localstripe,
     start_postgres,
     start_smtp_sink,
@@ -38,6 +42,7 @@ from workers import notifications, orders, payments
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_PASSWORD = "operator-password-for-tests"
+WEBHOOK_SECRET = "whsec_integration_tests"
 
 
 @dataclass
@@ -53,6 +58,7 @@ class RealParts:
 def real_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealParts]:
     base = tmp_path_factory.mktemp("real-parts")
     started: list[Service] = []
+    cleanup: list[Path] = []
     try:
         temporal = start_temporal(
             port=free_port(), ui_port=free_port(), db_file=None, log_file=base / "temporal.log"
@@ -66,7 +72,11 @@ def real_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealParts]:
         )
         server_url = os.environ.get("DATABASE_URL")
         if not server_url:
-            postgres = start_postgres(base / "postgres")
+            # Not under pytest's tmp tree: the server runs as another user, and pytest
+            # re-tightens the permissions of its own folders.
+            pg_dir = Path(tempfile.mkdtemp(prefix="engine-test-pg-"))
+            cleanup.append(pg_dir)
+            postgres = start_postgres(pg_dir / "data")
             started.append(postgres)
             server_url = postgres.address
         yield RealParts(
@@ -75,6 +85,8 @@ def real_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealParts]:
     finally:
         for service in reversed(started):
             service.stop()
+        for folder in cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -93,8 +105,14 @@ async def settings(real_parts: RealParts) -> Settings:
         stripe_api_base=real_parts.stripe,
         smtp_port=real_parts.smtp_port,
         jwt_secret="integration-test-secret-0123456789",  # type: ignore[arg-type]
+        stripe_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
         operator_password=OPERATOR_PASSWORD,  # type: ignore[arg-type]
         log_format="console",
+        # one client address runs the whole suite; tests/integration/test_api_limits.py
+        # checks the default limits on apps of its own
+        rate_limit_login="10000/minute",
+        rate_limit_register="10000/minute",
+        rate_limit_orders="10000/minute",
     )
     await seed(s)
     return s
@@ -130,3 +148,21 @@ async def api(settings: Settings, workers: None) -> AsyncIterator[httpx.AsyncCli
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield client
+
+
+@pytest.fixture(scope="session")
+async def live_api(
+    settings: Settings, api: httpx.AsyncClient, real_parts: RealParts
+) -> AsyncIterator[str]:
+    """The same app also served over real HTTP, with localstripe's webhooks pointed at it."""
+    port = free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    register_stripe_webhook(real_parts.stripe, "tests", f"{url}/v1/webhooks/stripe", WEBHOOK_SECRET)
+    yield url
+    server.should_exit = True
+    await task

@@ -15,7 +15,13 @@ from activities.orders import (
     ReserveStockResult,
     StockInput,
 )
-from activities.payments import CARD_DECLINED, AuthorizeInput, IntentCommand, IntentResult
+from activities.payments import (
+    CARD_DECLINED,
+    AuthorizeInput,
+    IntentCommand,
+    IntentResult,
+    RefundResult,
+)
 
 PRICES = {"TSHIRT": 2500, "MUG": 1200, "MACHINE": 150_000}
 
@@ -36,6 +42,7 @@ class Fakes:
     failures: list[FailureInput] = field(default_factory=list)
     smtp_down: bool = False
     fail_release_times: int = 0
+    intent_amount: int = 0
 
     @property
     def statuses(self) -> list[str]:
@@ -60,7 +67,7 @@ class Fakes:
                         sku=line.sku,
                         name=line.sku.title(),
                         quantity=line.quantity,
-                        unit_price=PRICES[line.sku],
+                        unit_price=PRICES.get(line.sku, 1000),
                         currency="EUR",
                     )
                     for line in inp.lines
@@ -99,6 +106,7 @@ class Fakes:
         @activity.defn(name="authorize_payment")
         async def authorize_payment(inp: AuthorizeInput) -> IntentResult:
             self.stripe_calls.append(("authorize", inp.idempotency_key))
+            self.intent_amount = inp.amount
             if self.decline:
                 raise ApplicationError(
                     "Your card was declined.", type=CARD_DECLINED, non_retryable=True
@@ -115,9 +123,14 @@ class Fakes:
             self.stripe_calls.append(("void", inp.idempotency_key))
             return intent(inp.amount, "canceled")
 
+        @activity.defn(name="refund_payment")
+        async def refund_payment(inp: IntentCommand) -> RefundResult:
+            self.stripe_calls.append(("refund", inp.idempotency_key))
+            return RefundResult(refund_id=f"re_{len(self.stripe_calls)}", amount=inp.amount)
+
         @activity.defn(name="refresh_payment")
         async def refresh_payment(intent_id: str) -> IntentResult:
-            return intent(0, self.intent_status)
+            return intent(self.intent_amount, self.intent_status)
 
         @activity.defn(name="send_email")
         async def send_email(request: NotificationRequest) -> DeliveryResult:
@@ -132,6 +145,12 @@ class Fakes:
 
         return {
             "orders": [reserve_stock, release_stock, commit_stock, record_order],
-            "payments": [authorize_payment, capture_payment, void_payment, refresh_payment],
+            "payments": [
+                authorize_payment,
+                capture_payment,
+                void_payment,
+                refund_payment,
+                refresh_payment,
+            ],
             "notifications": [send_email, mark_failed],
         }

@@ -33,6 +33,7 @@ from workflows.order import (
     OrderState,
     OrderWorkflow,
     PlaceOrderInput,
+    RefundCommand,
     ShipCommand,
 )
 from workflows.payment import PaymentWorkflow
@@ -192,7 +193,8 @@ async def test_shipment_captures_commits_stock_and_delivery_completes(harness: H
 
     done = await handle.execute_update(OrderWorkflow.deliver, Decision())
     assert done.status == "delivered"
-    assert (await handle.result()).status == "delivered"
+    finished = await skip_until_done(harness, handle, timedelta(days=31))  # the refund window
+    assert finished.status == "delivered"
 
 
 async def test_confirmed_order_is_cancelled_when_fulfillment_times_out(harness: Harness) -> None:
@@ -214,6 +216,8 @@ async def test_shipped_order_is_delivered_automatically_after_thirty_days(harnes
         OrderWorkflow.ship, ShipCommand(carrier="UPS", tracking_number="1Z")
     )
 
+    await harness.env.sleep(timedelta(days=31))
+    assert (await handle.query(OrderWorkflow.state)).status == "delivered"
     result = await skip_until_done(harness, handle, timedelta(days=31))
 
     assert result.status == "delivered"
@@ -293,3 +297,76 @@ async def test_notification_failing_for_a_day_is_recorded_failed_and_spares_the_
     }
     assert "smtp down" in harness.fakes.failures[0].error
     assert (await handle.query(OrderWorkflow.state)).status == "confirmed"
+
+
+async def shipped_order(
+    harness: Harness, lines: dict[str, int]
+) -> tuple[WorkflowHandle[OrderWorkflow, OrderState], OrderState]:
+    handle, accepted = await harness.place(lines)
+    await wait_status(handle, "confirmed")
+    await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="1"))
+    return handle, accepted
+
+
+async def test_partial_refunds_keep_the_status_and_the_rest_ends_refunded(harness: Harness) -> None:
+    handle, accepted = await shipped_order(harness, {"TSHIRT": 2})
+
+    partial = await handle.execute_update(OrderWorkflow.refund, RefundCommand(amount=1000))
+    assert partial.status == "shipped"
+    assert harness.fakes.records[-1].record.refunded == 1000
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(OrderWorkflow.refund, RefundCommand(amount=4001))
+    assert refused.value.cause.type == "refund-too-large"  # type: ignore[union-attr]
+
+    rest = await handle.execute_update(OrderWorkflow.refund, RefundCommand(reason="damaged"))
+
+    assert rest.status == "refunded"
+    assert harness.fakes.records[-1].record.refunded == 5000
+    assert [c for c in harness.fakes.stripe_calls if c[0] == "refund"] == [
+        ("refund", f"payment-{accepted.order_id}:refund:1"),
+        ("refund", f"payment-{accepted.order_id}:refund:2"),
+    ]
+    assert (await handle.result()).status == "refunded"
+
+
+async def test_refund_before_capture_is_refused(harness: Harness) -> None:
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(OrderWorkflow.refund, RefundCommand(amount=100))
+
+    assert refused.value.cause.type == "invalid-state"  # type: ignore[union-attr]
+
+
+async def test_a_refund_repeated_with_its_idempotency_key_refunds_once(harness: Harness) -> None:
+    handle, _ = await shipped_order(harness, {"TSHIRT": 2})
+    command = RefundCommand(amount=500, idempotency_key="k1", request_hash="h1")
+
+    await handle.execute_update(OrderWorkflow.refund, command)
+    await handle.execute_update(OrderWorkflow.refund, command)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            OrderWorkflow.refund, command.model_copy(update={"request_hash": "other"})
+        )
+
+    assert refused.value.cause.type == "idempotency-key-reused"  # type: ignore[union-attr]
+    assert len([c for c in harness.fakes.stripe_calls if c[0] == "refund"]) == 1
+    assert harness.fakes.records[-1].record.refunded == 500
+
+
+async def test_fifty_lines_and_twenty_partial_refunds_keep_the_history_small(
+    harness: Harness,
+) -> None:
+    lines = {f"SKU-{i:02d}": 1 for i in range(50)}
+    harness.fakes.stock.update(dict.fromkeys(lines, 5))
+    handle, _ = await shipped_order(harness, lines)
+
+    for _ in range(20):
+        await handle.execute_update(OrderWorkflow.refund, RefundCommand(amount=100))
+
+    history = await handle.fetch_history()
+    assert harness.fakes.records[-1].record.refunded == 2000
+    # Temporal warns at 10,240 events and 10 MB of history; this order stays far below.
+    assert len(history.events) < 1_000
+    assert sum(event.ByteSize() for event in history.events) < 1_000_000
