@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,11 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_api_key: SecretStr | None = None
     payload_encryption_key: SecretStr | None = None
+    """Base64 of 32 bytes: encrypts every payload (AES-GCM) when set."""
+    payload_decryption_keys: SecretStr | None = None
+    """Comma-separated older keys, still accepted for decryption after a rotation."""
+    codec_trust_ui_origin: bool = False
+    """Local only: the codec endpoint answers the UI's origin from loopback without a token."""
 
     # PostgreSQL; empty means "the embedded one make run starts"
     database_url: str = ""
@@ -58,13 +64,51 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "Commerce Engine <orders@example.com>"
 
+    # SMS and merchant webhooks (SPEC §4.3); empty URL: the channel is off
+    sms_provider_url: str = ""
+    """The provider's send endpoint: POST `{"to", "body"}` with `Authorization: Bearer`."""
+    sms_provider_token: SecretStr | None = None
+    merchant_webhook_url: str = ""
+    """Receives every order event as signed JSON (`X-Signature: t=<unix>,v1=<hex>`)."""
+    merchant_webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key of the webhook signature; required when the URL is set."""
+
     # Auth
     jwt_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     jwt_issuer: str = "commerce-engine"
     jwt_audience: str = "commerce-engine-api"
     jwt_ttl_seconds: int = 3600
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    """Pinned: tokens signed any other way are refused. RS256 needs the key pair below."""
+    jwt_private_key: SecretStr | None = None
+    """RS256: the PEM (or the path of a PEM file) that signs tokens."""
+    jwt_public_key: str | None = None
+    """RS256: the PEM (or the path of a PEM file) that verifies tokens."""
     operator_email: str = "operator@example.com"
     operator_password: SecretStr | None = None
+
+    # HTTP edge: rate limits (`<n>/<second|minute|hour>`), body size, CORS, security headers
+    rate_limit_login: str = "10/minute"
+    """POST /v1/auth/token, per client IP and per email."""
+    rate_limit_register: str = "10/minute"
+    """POST /v1/auth/register, per client IP and per email."""
+    rate_limit_orders: str = "30/minute"
+    """POST /v1/orders, per user."""
+    redis_url: str = ""
+    """`redis://host:6379/0` shares the rate limits between API replicas; empty: in process."""
+    max_body_bytes: int = 1_048_576
+    cors_origins: list[str] = []
+    """Browser origins allowed to call the API, as a JSON list: `["https://shop.example"]`."""
+    content_security_policy: str = "default-src 'none'; frame-ancestors 'none'"
+    docs_content_security_policy: str = (
+        "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+        "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
+        "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+    )
+    """The CSP of /docs and /redoc, whose pages load Swagger UI and ReDoc from a CDN."""
+    hsts_seconds: int = 0
+    """Strict-Transport-Security max-age; set it when the API is served over HTTPS only."""
 
     # Order process (SPEC §4.1)
     review_threshold: int = 100_000
@@ -75,6 +119,21 @@ class Settings(BaseSettings):
 
     # Workers
     stripe_rate_per_second: float = 25.0
+    reconciliation_interval: timedelta = timedelta(days=1)
+    worker_build_id: str = ""
+    """Names the code a worker runs (e.g. the image tag) in Temporal; empty means the SDK's."""
+    worker_graceful_shutdown: timedelta = timedelta(seconds=20)
+    """On SIGTERM, how long in-flight activities may run before they are cancelled."""
+    orders_max_concurrent_activities: int = 100
+    payments_max_concurrent_activities: int = 50
+    notifications_max_concurrent_activities: int = 100
+    worker_max_concurrent_workflow_tasks: int = 100
+    worker_max_pollers: int = 5
+    """Upper bound of the autoscaling pollers, for workflow and activity tasks alike."""
+    orders_metrics_port: int = 0
+    payments_metrics_port: int = 0
+    notifications_metrics_port: int = 0
+    """Each worker's /metrics and /healthz port; 0 turns the endpoint off."""
 
     # Local stack and logs
     data_dir: Path = Path(".data")
