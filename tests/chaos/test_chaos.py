@@ -1,0 +1,23 @@
+"""The reduced chaos run of `make chaos`: 30 orders, each worker SIGKILLed once mid-load."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.chaos.run import run
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_killing_each_worker_mid_load_loses_and_duplicates_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # chaos owns (and may restart) its own
+
+    result = await run(orders=30, full=False)
+
+    assert result == {"lost": 0, "double_captures": 0, "duplicate_emails": 0}, os.environ.get(
+        "CHAOS_KEEP", "set CHAOS_KEEP=1 to keep the logs"
+    )

@@ -1,0 +1,52 @@
+"""Committed histories replay against today's workflow code (SPEC §7, determinism).
+
+A failure here means a change would break running workflows: make it with
+`workflow.patched` (or worker versioning), then re-record with `make histories`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from tests.replay.incompatible import ReorderedOrderWorkflow
+from workflows.notification import NotificationWorkflow
+from workflows.order import OrderWorkflow
+from workflows.payment import PaymentWorkflow
+
+HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_every_main_path_of_every_workflow_has_a_history() -> None:
+    names = {path.stem for path in HISTORIES}
+    for path_name in ("happy", "declined", "three_d_secure", "review", "cancel", "refund"):
+        assert {f"order-{path_name}", f"payment-{path_name}"} <= names
+
+
+@pytest.mark.parametrize("history", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays_on_the_current_code(history: Path) -> None:
+    replayer = Replayer(
+        workflows=[OrderWorkflow, PaymentWorkflow, NotificationWorkflow],
+        data_converter=pydantic_data_converter,
+    )
+    await replayer.replay_workflow(load(history))
+
+
+async def test_an_incompatible_change_to_a_workflow_is_caught() -> None:
+    replayer = Replayer(
+        workflows=[ReorderedOrderWorkflow, PaymentWorkflow, NotificationWorkflow],
+        data_converter=pydantic_data_converter,
+    )
+    happy = next(p for p in HISTORIES if p.stem == "order-happy")
+
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load(happy))
