@@ -325,3 +325,20 @@ async def test_cancel_before_shipment_releases_stock_and_voids_the_authorization
     assert await stock(engine, "HOODIE-GREY-M") == before
     mine = intents_for(settings, order["id"])
     assert [pi.status for pi in mine] == ["canceled"]
+
+
+async def test_two_concurrent_requests_with_one_key_make_one_order(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    headers = await customer(api)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    before = await order_count(engine)
+
+    first, second = await asyncio.gather(
+        api.post("/v1/orders", json=order_body({"MUG-LOGO": 1}), headers={**headers, **key}),
+        api.post("/v1/orders", json=order_body({"MUG-LOGO": 1}), headers={**headers, **key}),
+    )
+
+    assert sorted([first.status_code, second.status_code]) == [200, 201]
+    assert first.json()["id"] == second.json()["id"]
+    assert await order_count(engine) == before + 1
