@@ -122,7 +122,7 @@ def _migrate_and_seed(env: dict[str, str]) -> None:
         subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def start_stack(base: Path) -> Stack:
+def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> Stack:
     (base / "logs").mkdir(parents=True)
     stack = Stack(base, {}, free_port(), free_port(), free_port(), free_port())
     stack.start_temporal()
@@ -152,6 +152,7 @@ def start_stack(base: Path) -> Stack:
         "RATE_LIMIT_LOGIN": "100000/minute",
         "RATE_LIMIT_REGISTER": "100000/minute",
         "RATE_LIMIT_ORDERS": "100000/minute",
+        **(extra_env or {}),
     }
     _migrate_and_seed(stack.env)
     for name in (*WORKERS, "api"):
