@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     notifications_metrics_port: int = 0
     """Each worker's /metrics and /healthz port; 0 turns the endpoint off."""
 
+    # Traces (OpenTelemetry); empty endpoint: off
+    otel_exporter_otlp_endpoint: str = ""
+    """The OTLP/HTTP collector's base URL (`http://collector:4318`); spans go to /v1/traces."""
+    otel_service_name: str = ""
+    """The service name on spans; empty: the process's own (`api`, `worker-orders`, ...)."""
+
     # Local stack and logs
     data_dir: Path = Path(".data")
     log_level: str = "INFO"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
@@ -13,6 +13,7 @@ from temporalio.service import TLSConfig
 from adapters.codec import EncryptionCodec, codec_from_keys
 from adapters.observability import CorrelationInterceptor
 from adapters.settings import Settings
+from adapters.tracing import temporal_interceptor
 
 ORDERS_QUEUE = "orders"
 PAYMENTS_QUEUE = "payments"
@@ -48,8 +49,12 @@ def data_converter(settings: Settings) -> DataConverter:
 async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """A client for the configured cluster (local dev server, self-hosted or Temporal Cloud).
 
-    Workers built on this client inherit its interceptor, which carries the request id.
+    Workers built on this client inherit its interceptors: the request id's, and the
+    tracing one when traces are on (`adapters.tracing`).
     """
+    interceptors: list[Interceptor] = [CorrelationInterceptor()]
+    if tracing := temporal_interceptor():
+        interceptors.insert(0, tracing)
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -61,7 +66,7 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
-        interceptors=[CorrelationInterceptor()],
+        interceptors=interceptors,
         tls=tls or bool(api_key),
         api_key=api_key,
         runtime=runtime,

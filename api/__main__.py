@@ -4,10 +4,12 @@ import uvicorn
 
 from adapters.logs import configure_logging
 from adapters.settings import get_settings
+from adapters.tracing import configure_tracing
 
 if __name__ == "__main__":
     settings = get_settings()
     configure_logging(settings, process="api")
+    configure_tracing(settings, process="api")
     uvicorn.run(
         "api.main:app",
         factory=True,

@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 
 import structlog
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import Counter, Histogram
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters import tracing
 from adapters.settings import Settings
 
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -39,6 +41,13 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(CodecCORSMiddleware, ui_url=settings.temporal_ui_url)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    if provider := tracing.provider():  # a server span around all of it, when traces are on
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=provider,
+            excluded_urls="/healthz,/readyz,/metrics",
+            exclude_spans=["receive", "send"],
+        )
 
 
 class RequestIdMiddleware:

@@ -9,8 +9,11 @@ Prometheus metrics plus the engine's own) and `/healthz` on that port.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypedDict
@@ -22,6 +25,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehavior, PollerBehaviorSimpleMaximum, Worker
 
+from adapters import tracing
 from adapters.logs import configure_logging
 from adapters.settings import Settings, get_settings
 from adapters.temporal import connect
@@ -63,6 +67,7 @@ async def serve(queue: str, build: WorkerFactory) -> None:
     """Connect, build the queue's worker, run it; stop gracefully on a signal."""
     settings = get_settings()
     configure_logging(settings, process=f"worker-{queue}")
+    tracing.configure_tracing(settings, process=f"worker-{queue}")
     port: int = getattr(settings, f"{queue}_metrics_port", 0)
     sdk_metrics = f"127.0.0.1:{_free_port()}" if port else None
     runtime = (
@@ -140,3 +145,11 @@ def _free_port() -> int:
 
 def main(queue: str, build: WorkerFactory) -> None:
     asyncio.run(serve(queue, build))
+    # The SDK's Rust threads can outlive the loop and abort the interpreter's finalization
+    # (exit 134 after a clean stop, temporalio/sdk-python#300): flush, then skip it.
+    if provider := tracing.provider():
+        provider.shutdown()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
