@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit test-integration lint fmt typecheck db-migrate db-seed db-reset clean
+.PHONY: setup run test test-unit test-integration lint fmt typecheck db-migrate db-seed db-reset reconcile histories chaos bench clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,18 @@ db-migrate: setup  ## alembic upgrade head on DATABASE_URL or the embedded Postg
 
 db-seed: setup
 	$(PY) -m devstack.db seed
+
+chaos: setup  ## orders under SIGKILLs and outages of every part; ends lost=0 double_captures=0 duplicate_emails=0
+	env -u DATABASE_URL $(PY) -m tests.chaos.run --full --orders $(or $(ORDERS),200)
+
+bench: setup  ## orders/s through the API beside a same-shape no-op baseline; ends ratio=<engine/baseline>
+	env -u DATABASE_URL $(PY) -m bench.run --orders $(or $(ORDERS),200) --concurrency $(or $(CONCURRENCY),20)
+
+histories: setup  ## re-record tests/histories/ after a deliberate, compatible workflow change
+	$(PY) -m tests.replay.record
+
+reconcile: setup  ## compare the payment ledger with Stripe now (make run must be up)
+	$(PY) -m workers.reconcile
 
 db-reset: setup  ## drop every table, migrate and seed again
 	$(PY) -m devstack.db reset

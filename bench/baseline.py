@@ -1,0 +1,223 @@
+"""No-op workflows with the engine's happy-path shape, for the baseline of `make bench`.
+
+Per order, as in the engine (counted from a real history, docs/performance.md): an order
+workflow doing reserve_stock, record_order four times and commit_stock; a payment child doing
+authorize and capture and talking to its parent by signals; one notification child per
+customer event (accepted, confirmed, shipped, delivered) doing send_email; the same
+search-attribute upserts and timers; update-with-start for `accepted`, updates for ship and
+deliver. Every activity returns at once, so what is left is Temporal, the SDK and HTTP.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import activity, workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.order import PlaceOrderInput
+    from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
+
+STEP = timedelta(seconds=15)
+WAITS = {"confirmed": timedelta(days=6), "shipped": timedelta(days=30)}
+REFUND_WINDOW = timedelta(days=30)
+
+
+class Step(BaseModel):
+    """What every no-op activity takes: the order and what it would do."""
+
+    order_id: str
+    what: str = ""
+
+
+class BaselineState(BaseModel):
+    order_id: str
+    status: str
+
+
+class Report(BaseModel):
+    kind: str
+
+
+class PaymentStart(BaseModel):
+    order_id: str
+    customer_id: str
+    amount: int
+
+
+class NoOpActivities:
+    """The engine's activity names on the baseline queues; each returns immediately."""
+
+    @activity.defn
+    async def reserve_stock(self, step: Step) -> Step:
+        return step
+
+    @activity.defn
+    async def record_order(self, step: Step) -> Step:
+        return step
+
+    @activity.defn
+    async def commit_stock(self, step: Step) -> Step:
+        return step
+
+    @activity.defn
+    async def authorize_payment(self, step: Step) -> Step:
+        return step
+
+    @activity.defn
+    async def capture_payment(self, step: Step) -> Step:
+        return step
+
+    @activity.defn
+    async def send_email(self, step: Step) -> Step:
+        return step
+
+
+@workflow.defn
+class BaselineNotificationWorkflow:
+    @workflow.run
+    async def run(self, step: Step) -> Step:
+        return await workflow.execute_activity_method(
+            NoOpActivities.send_email, step, start_to_close_timeout=STEP
+        )
+
+
+@workflow.defn
+class BaselinePaymentWorkflow:
+    @workflow.init
+    def __init__(self, inp: PaymentStart) -> None:
+        self._commands: list[str] = []
+
+    @workflow.run
+    async def run(self, inp: PaymentStart) -> None:
+        workflow.upsert_search_attributes(
+            [CUSTOMER_ID.value_set(inp.customer_id), ORDER_TOTAL.value_set(inp.amount)]
+        )
+        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set("authorizing")])
+        await workflow.execute_activity_method(
+            NoOpActivities.authorize_payment,
+            Step(order_id=inp.order_id),
+            start_to_close_timeout=STEP,
+        )
+        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set("authorized")])
+        await self._report("authorized")
+        await workflow.wait_condition(lambda: "capture" in self._commands)
+        await workflow.execute_activity_method(
+            NoOpActivities.capture_payment, Step(order_id=inp.order_id), start_to_close_timeout=STEP
+        )
+        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set("captured")])
+        await self._report("captured")
+        await workflow.wait_condition(lambda: "close" in self._commands)
+
+    @workflow.signal
+    def command(self, kind: str) -> None:
+        self._commands.append(kind)
+
+    async def _report(self, kind: str) -> None:
+        parent = workflow.info().parent
+        assert parent is not None
+        await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+            "payment_report", Report(kind=kind)
+        )
+
+
+@workflow.defn
+class BaselineOrderWorkflow:
+    @workflow.init
+    def __init__(self, inp: PlaceOrderInput) -> None:
+        self._inp = inp
+        self._status = "pending"
+        self._reports: list[str] = []
+        self._payment: workflow.ChildWorkflowHandle[BaselinePaymentWorkflow, None] | None = None
+
+    @workflow.run
+    async def run(self, inp: PlaceOrderInput) -> BaselineState:
+        await self._act(NoOpActivities.reserve_stock)
+        await self._publish("accepted", "order_accepted")
+        self._payment = await workflow.start_child_workflow(
+            BaselinePaymentWorkflow.run,
+            PaymentStart(order_id=inp.order_id, customer_id=inp.customer_id, amount=400),
+            id=f"payment-{inp.order_id}",
+            task_queue=inp.policy.payments_queue,
+        )
+        await self._next_report("authorized")
+        await self._publish("confirmed", "order_confirmed")
+        for status, wait in WAITS.items():
+            try:
+                await workflow.wait_condition(lambda s=status: self._status != s, timeout=wait)
+            except TimeoutError:
+                return self.state()
+        try:  # the engine keeps a delivered order open for refunds
+            await workflow.wait_condition(lambda: False, timeout=REFUND_WINDOW)
+        except TimeoutError:
+            pass
+        return self.state()
+
+    @workflow.update
+    async def accepted(self) -> BaselineState:
+        await workflow.wait_condition(lambda: self._status != "pending")
+        return self.state()
+
+    @workflow.update
+    async def ship(self) -> BaselineState:
+        assert self._payment is not None
+        await self._payment.signal(BaselinePaymentWorkflow.command, "capture")
+        await self._next_report("captured")
+        await self._act(NoOpActivities.commit_stock)
+        await self._publish("shipped", "order_shipped")
+        return self.state()
+
+    @ship.validator
+    def _validate_ship(self) -> None:
+        if self._status != "confirmed":
+            raise ValueError(f"cannot ship an order that is {self._status}")
+
+    @workflow.update
+    async def deliver(self) -> BaselineState:
+        await self._publish("delivered", "order_delivered")
+        return self.state()
+
+    @deliver.validator
+    def _validate_deliver(self) -> None:
+        if self._status != "shipped":
+            raise ValueError(f"cannot deliver an order that is {self._status}")
+
+    @workflow.signal
+    def payment_report(self, report: Report) -> None:
+        self._reports.append(report.kind)
+
+    def state(self) -> BaselineState:
+        return BaselineState(order_id=self._inp.order_id, status=self._status)
+
+    async def _next_report(self, kind: str) -> None:
+        await workflow.wait_condition(lambda: kind in self._reports)
+        self._reports.remove(kind)
+
+    async def _act(self, activity_method: object, what: str = "") -> None:
+        await workflow.execute_activity_method(
+            activity_method,  # type: ignore[arg-type]
+            Step(order_id=self._inp.order_id, what=what),
+            start_to_close_timeout=STEP,
+        )
+
+    async def _publish(self, status: str, event: str) -> None:
+        """Like the engine's `_publish`: read model, search attributes, one notification."""
+        await self._act(NoOpActivities.record_order, status)
+        self._status = status
+        workflow.upsert_search_attributes(
+            [
+                ORDER_STATUS.value_set(status),
+                PAYMENT_STATUS.value_set("authorized" if status != "accepted" else "pending"),
+                CUSTOMER_ID.value_set(self._inp.customer_id),
+                ORDER_TOTAL.value_set(400),
+            ]
+        )
+        await workflow.start_child_workflow(
+            BaselineNotificationWorkflow.run,
+            Step(order_id=self._inp.order_id, what=event),
+            id=f"notification-{self._inp.order_id}-{event}-email",
+            task_queue=self._inp.policy.notifications_queue,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )

@@ -1,0 +1,54 @@
+"""`python -m bench.baseline_workers orders|payments|notifications`: one no-op worker.
+
+One process per queue, like the engine's workers, built with the same client, data converter
+and `worker_options` (so WORKER_MAX_POLLERS and friends apply to both sides). The queue
+names come from BENCH_ORDERS_QUEUE, BENCH_PAYMENTS_QUEUE and BENCH_NOTIFICATIONS_QUEUE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+from temporalio.worker import Worker
+
+from adapters.settings import get_settings
+from adapters.temporal import connect
+from bench.baseline import (
+    BaselineNotificationWorkflow,
+    BaselineOrderWorkflow,
+    BaselinePaymentWorkflow,
+    NoOpActivities,
+)
+from workers.runner import worker_options
+
+SHAPE = {
+    "orders": (BaselineOrderWorkflow, ["reserve_stock", "record_order", "commit_stock"]),
+    "payments": (BaselinePaymentWorkflow, ["authorize_payment", "capture_payment"]),
+    "notifications": (BaselineNotificationWorkflow, ["send_email"]),
+}
+
+
+async def serve(kind: str) -> None:
+    settings = get_settings()
+    client = await connect(settings)
+    workflow, names = SHAPE[kind]
+    acts = NoOpActivities()
+    worker = Worker(
+        client,
+        task_queue=os.environ[f"BENCH_{kind.upper()}_QUEUE"],
+        workflows=[workflow],
+        activities=[getattr(acts, name) for name in names],
+        **worker_options(settings, kind),
+    )
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    async with worker:
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(sys.argv[1]))

@@ -1,0 +1,222 @@
+"""`make bench`: orders per second through the HTTP API, beside a same-shape no-op baseline.
+
+    python -m bench.run [--orders 200] [--concurrency 20] [--rounds 1] [--warmup 10]
+
+One isolated stack (tests/chaos/run.py's `start_stack`: Temporal dev server, localstripe,
+SMTP sink, embedded PostgreSQL, the three workers and the API on free ports in a temporary
+folder) also hosts the baseline: three no-op workers on their own queues and a bare HTTP
+edge (bench/baseline_api.py), on the same Temporal server. Each round drives the baseline,
+then the engine, with the same load driver (bench/load.py). An order's time runs from its
+POST to its delivery answer; the run's wall time also waits until every notification
+workflow of its queue has finished. The last line is `ratio=<engine ÷ baseline orders/s>`.
+Engine knobs (DATABASE_POOL_SIZE, WORKER_MAX_POLLERS, LOG_LEVEL, ...) come from the
+environment and reach both sides where they apply (pollers and slots).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from bench.load import Result, Target, drive, mean, percentile
+from devstack.services import free_port
+from tests.chaos.run import OPERATOR_PASSWORD, ROOT, Stack, start_stack
+
+SKU = "BENCH-ITEM"
+PASSWORD = "bench password 123"  # noqa: S105 - throwaway customers of a temporary stack
+KINDS = ("orders", "payments", "notifications")
+
+
+def _spawn(stack: Stack, name: str, argv: list[str], env: dict[str, str]) -> None:
+    """A baseline process, stopped with the stack's own."""
+    log = (stack.base / "logs" / f"{name}.log").open("ab")
+    stack.apps[name] = subprocess.Popen(  # noqa: S603 - our own modules
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def start_baseline(stack: Stack) -> tuple[str, dict[str, str]]:
+    """No-op workers on unique queues and the bare HTTP edge; returns its URL and queues."""
+    suffix = uuid.uuid4().hex[:8]
+    queues = {kind: f"bench-{kind}-{suffix}" for kind in KINDS}
+    port = free_port()
+    env = {
+        **stack.env,
+        **{f"BENCH_{kind.upper()}_QUEUE": queue for kind, queue in queues.items()},
+        "BENCH_BASELINE_PORT": str(port),
+    }
+    for kind in KINDS:
+        _spawn(stack, f"baseline-{kind}", ["-m", "bench.baseline_workers", kind], env)
+    _spawn(stack, "baseline-api", ["-m", "bench.baseline_api"], env)
+    return f"http://127.0.0.1:{port}", queues
+
+
+async def _ready(url: str, timeout: float = 90) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+        while time.monotonic() < deadline:
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.3)
+    raise RuntimeError(f"{url} never became ready")
+
+
+async def engine_target(url: str, customers: int) -> Target:
+    """The operator's token, a product with plenty of stock, and `customers` customers."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        login = {"email": "operator@example.com", "password": OPERATOR_PASSWORD}
+        token = (await http.post("/v1/auth/token", json=login)).json()["access_token"]
+        operator = {"Authorization": f"Bearer {token}"}
+        product = {
+            "sku": SKU,
+            "name": "Bench item",
+            "description": "Stock enough for any bench run.",
+            "price": {"amount": 400, "currency": "EUR"},
+            "stock": 1_000_000,
+        }
+        created = await http.post("/v1/products", json=product, headers=operator)
+        if created.status_code not in (201, 409):
+            raise RuntimeError(f"cannot create {SKU}: {created.status_code} {created.text}")
+
+        async def customer(n: int) -> dict[str, str]:
+            email = f"bench-{n}-{uuid.uuid4().hex[:8]}@example.com"
+            user = {"email": email, "password": PASSWORD, "name": f"Bench {n}"}
+            (await http.post("/v1/auth/register", json=user)).raise_for_status()
+            login = {"email": email, "password": PASSWORD}
+            answer = (await http.post("/v1/auth/token", json=login)).json()
+            return {"Authorization": f"Bearer {answer['access_token']}"}
+
+        headers = [await customer(n) for n in range(customers)]
+    return Target("engine", url, headers, operator, SKU)
+
+
+async def _drained(client: Client, queue: str, timeout: float = 300) -> None:  # noqa: ASYNC109
+    """Until no notification workflow of `queue` is running: emails are part of an order."""
+    query = f'TaskQueue = "{queue}" AND ExecutionStatus = "Running"'
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not (await client.count_workflows(query)).count:
+            return
+        await asyncio.sleep(0.25)
+
+
+async def measure(
+    target: Target, client: Client, notifications: str, orders: int, concurrency: int
+) -> Result:
+    result = await drive(target, orders, concurrency)
+    started = time.perf_counter()
+    await _drained(client, notifications)
+    result.wall += time.perf_counter() - started
+    return result
+
+
+async def shape(client: Client, workflow_id: str) -> tuple[int, int, int]:
+    """(workflows, activities, updates) of one order's history and its children's."""
+    workflows, activities, updates = 1, 0, 0
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            activities += 1
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            updates += 1
+        elif event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+            child = event.child_workflow_execution_started_event_attributes
+            w, a, u = await shape(client, child.workflow_execution.workflow_id)
+            workflows, activities, updates = workflows + w, activities + a, updates + u
+    return workflows, activities, updates
+
+
+def merge(results: list[Result]) -> Result:
+    total = Result(sum(r.orders for r in results), sum(r.wall for r in results))
+    for r in results:
+        total.place += r.place
+        total.end_to_end += r.end_to_end
+        total.ids += r.ids
+    return total
+
+
+def report(name: str, result: Result, shape_of: tuple[int, int, int]) -> None:
+    ms = 1000
+    print(f"{name}: {result.orders} orders in {result.wall:.1f} s = {result.rate:.2f} orders/s")
+    print(
+        f"  POST /v1/orders p50={percentile(result.place, 50) * ms:.0f} ms "
+        f"p95={percentile(result.place, 95) * ms:.0f} ms "
+        f"p99={percentile(result.place, 99) * ms:.0f} ms"
+    )
+    print(
+        f"  end-to-end (placed -> delivered) p50={percentile(result.end_to_end, 50) * ms:.0f} ms "
+        f"p99={percentile(result.end_to_end, 99) * ms:.0f} ms "
+        f"mean={mean(result.end_to_end) * ms:.0f} ms"
+    )
+    workflows, activities, updates = shape_of
+    print(f"  per order: {workflows} workflows, {activities} activities, {updates} updates")
+
+
+async def bench(orders: int, concurrency: int, rounds: int, warmup: int) -> float:
+    base = Path(tempfile.mkdtemp(prefix="engine-bench-"))
+    print(f"bench: starting the stack in {base}", flush=True)
+    stack = start_stack(base)
+    try:
+        baseline_url, queues = start_baseline(stack)
+        await asyncio.gather(_ready(stack.api), _ready(baseline_url))
+        engine = await engine_target(stack.api, min(concurrency, orders))
+        baseline = Target("baseline", baseline_url, engine.customers, engine.operator, SKU)
+        client = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
+        sides = {
+            "baseline": (baseline, queues["notifications"]),
+            "engine": (engine, "notifications"),
+        }
+        for target, _ in sides.values():
+            await drive(target, warmup, min(concurrency, warmup))
+        print(f"bench: {rounds} round(s) of {orders} orders at concurrency {concurrency}")
+        results: dict[str, list[Result]] = {name: [] for name in sides}
+        for n in range(rounds):
+            for name, (target, notifications) in sides.items():
+                run = await measure(target, client, notifications, orders, concurrency)
+                results[name].append(run)
+                print(f"bench: round {n + 1} {name} {run.rate:.2f} orders/s", flush=True)
+        totals = {name: merge(runs) for name, runs in results.items()}
+        for name in ("engine", "baseline"):
+            report(name, totals[name], await shape(client, f"order-{totals[name].ids[-1]}"))
+        return totals["engine"].rate / totals["baseline"].rate
+    finally:
+        stack.stop()
+        if os.environ.get("BENCH_KEEP") is None:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"bench: logs kept in {base}/logs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=1, help="baseline, engine; repeated")
+    parser.add_argument("--warmup", type=int, default=10, help="unmeasured orders per side")
+    args = parser.parse_args()
+    ratio = asyncio.run(bench(args.orders, args.concurrency, args.rounds, args.warmup))
+    print(f"ratio={ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
