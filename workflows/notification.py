@@ -80,6 +80,7 @@ class NotificationWorkflow:
         await workflow.execute_activity_method(
             NotificationActivities.mark_failed,
             FailureInput(request=request, error=error),
+            summary="record the delivery as failed",
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),  # until the DB is back
         )

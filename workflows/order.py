@@ -156,6 +156,7 @@ class OrderWorkflow:
         reserved = await workflow.execute_activity_method(
             OrderActivities.reserve_stock,
             ReserveStockInput(order_id=inp.order_id, lines=inp.lines),
+            summary="reserve and price every line",
             start_to_close_timeout=timedelta(seconds=15),
             retry_policy=DB_RETRY,
         )
@@ -348,6 +349,7 @@ class OrderWorkflow:
             units = await workflow.execute_activity_method(
                 OrderActivities.commit_stock,
                 StockInput(order_id=order.id),
+                summary="commit the shipped stock",
                 start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=DB_RETRY,
             )
@@ -473,6 +475,7 @@ class OrderWorkflow:
         return await workflow.execute_activity_method(
             OrderActivities.release_stock,
             StockInput(order_id=self._inp.order_id),
+            summary="release the reserved stock",
             start_to_close_timeout=timedelta(seconds=15),
             retry_policy=DB_RETRY,
         )
@@ -507,6 +510,7 @@ class OrderWorkflow:
         await workflow.execute_activity_method(
             OrderActivities.record_order,
             RecordOrderInput(record=self._record(order, now), timeline=timeline),
+            summary=f"record {order.status} in the read model",
             start_to_close_timeout=timedelta(seconds=15),
             retry_policy=DB_RETRY,
         )

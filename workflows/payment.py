@@ -146,6 +146,7 @@ class PaymentWorkflow:
                     payment_method=inp.payment_method,
                     idempotency_key=self._key("authorize"),
                 ),
+                summary=f"authorize {inp.amount} {inp.currency} (manual capture)",
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STRIPE_RETRY,
             )
@@ -205,6 +206,7 @@ class PaymentWorkflow:
             self._intent = await workflow.execute_activity_method(
                 PaymentActivities.refresh_payment,
                 self._intent.intent_id,
+                summary="re-read the PaymentIntent",
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STRIPE_RETRY,
             )
@@ -246,6 +248,7 @@ class PaymentWorkflow:
                     amount=amount,
                     idempotency_key=self._key("refund"),
                 ),
+                summary=f"refund {amount}",
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STRIPE_RETRY,
             )
@@ -268,6 +271,7 @@ class PaymentWorkflow:
             IntentCommand(
                 intent_id=self._intent_id(), amount=amount, idempotency_key=self._key("capture")
             ),
+            summary=f"capture {amount}",
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=STRIPE_RETRY,
         )
@@ -281,6 +285,7 @@ class PaymentWorkflow:
         await workflow.execute_activity_method(
             PaymentActivities.void_payment,
             IntentCommand(intent_id=self._intent_id(), amount=0, idempotency_key=self._key("void")),
+            summary="void the authorization",
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=STRIPE_RETRY,
         )

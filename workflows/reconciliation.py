@@ -26,6 +26,7 @@ class ReconciliationWorkflow:
         return await workflow.execute_activity_method(
             ReconciliationActivities.reconcile_payments,
             inp,
+            summary="compare the ledger with Stripe",
             start_to_close_timeout=timedelta(minutes=10),
             retry_policy=RetryPolicy(maximum_attempts=5),
         )

@@ -19,6 +19,7 @@ from adapters.tables import stripe_events
 from tests.integration.conftest import WEBHOOK_SECRET
 from tests.integration.helpers import customer, operator, order_body, wait_for_status
 from tests.integration.test_orders_api import intents_for, stock, stripe_client
+from workers import payments
 from workflows.reconciliation import ReconciliationWorkflow
 
 pytestmark = pytest.mark.integration
@@ -312,3 +313,15 @@ async def test_reconciliation_finds_a_capture_planted_directly_in_stripe(
         }
     ]
     assert (await api.get("/v1/payments/reconciliation", headers=headers)).status_code == 403
+
+
+async def test_the_payments_worker_takes_its_stripe_rate_from_settings(
+    temporal: Client, settings: Settings
+) -> None:
+    """Temporal enforces the rate per task queue, across every payments worker."""
+    worker = await payments.build(
+        temporal, settings.model_copy(update={"stripe_rate_per_second": 3.5})
+    )
+
+    assert worker.config()["max_task_queue_activities_per_second"] == 3.5
+    assert worker.task_queue == "payments"
