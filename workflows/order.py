@@ -9,7 +9,9 @@ upserts search attributes and starts notifications without waiting for them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -34,6 +36,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notification import NotificationWorkflow, notification_id
     from workflows.payment import PaymentCommand, PaymentInput, PaymentReport, PaymentWorkflow
     from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+LOCAL_DB_STEPS = "local-db-steps"
+"""Patch id: PostgreSQL steps run as local activities (in the workflow task, no round trip
+through Temporal); histories from before keep replaying their regular activities."""
 
 DB_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
@@ -153,12 +162,10 @@ class OrderWorkflow:
     async def _accept(self) -> bool:
         """Reserve and price every line; the `accepted` update answers when this is done."""
         inp = self._inp
-        reserved = await workflow.execute_activity_method(
+        reserved = await self._db_step(
             OrderActivities.reserve_stock,
             ReserveStockInput(order_id=inp.order_id, lines=inp.lines),
-            summary="reserve and price every line",
-            start_to_close_timeout=timedelta(seconds=15),
-            retry_policy=DB_RETRY,
+            "reserve and price every line",
         )
         if reserved.unknown_skus:
             self._rejection = ApplicationError(
@@ -346,12 +353,10 @@ class OrderWorkflow:
             self._payment_status = "captured"
             order.ship(command.carrier, command.tracking_number)
             order.record_capture(Money(report.amount, order.currency))
-            units = await workflow.execute_activity_method(
+            units = await self._db_step(
                 OrderActivities.commit_stock,
                 StockInput(order_id=order.id),
-                summary="commit the shipped stock",
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=DB_RETRY,
+                "commit the shipped stock",
             )
             order.events.append(ev.StockCommitted(units=units))
             await self._publish()
@@ -471,13 +476,32 @@ class OrderWorkflow:
         assert self._payment is not None
         await self._payment.signal(PaymentWorkflow.command, command)
 
-    async def _release_stock(self) -> int:
+    async def _db_step(self, fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str) -> R:
+        """A short PostgreSQL step: a local activity (retried in the workflow task for 10 s,
+        then on a timer, so a database outage never spins), or a regular one in histories
+        from before the patch."""
+        if workflow.patched(LOCAL_DB_STEPS):
+            return await workflow.execute_local_activity_method(
+                fn,
+                arg,
+                summary=summary,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=DB_RETRY,
+                local_retry_threshold=timedelta(seconds=10),
+            )
         return await workflow.execute_activity_method(
-            OrderActivities.release_stock,
-            StockInput(order_id=self._inp.order_id),
-            summary="release the reserved stock",
+            fn,
+            arg,
+            summary=summary,
             start_to_close_timeout=timedelta(seconds=15),
             retry_policy=DB_RETRY,
+        )
+
+    async def _release_stock(self) -> int:
+        return await self._db_step(
+            OrderActivities.release_stock,
+            StockInput(order_id=self._inp.order_id),
+            "release the reserved stock",
         )
 
     async def _compensate(self, *, void: bool) -> None:
@@ -507,12 +531,10 @@ class OrderWorkflow:
             timeline.append(
                 TimelineEntry(seq=self._seq, type=event.name, at=now, data=event.data())
             )
-        await workflow.execute_activity_method(
+        await self._db_step(
             OrderActivities.record_order,
             RecordOrderInput(record=self._record(order, now), timeline=timeline),
-            summary=f"record {order.status} in the read model",
-            start_to_close_timeout=timedelta(seconds=15),
-            retry_policy=DB_RETRY,
+            f"record {order.status} in the read model",
         )
         workflow.upsert_search_attributes(
             [

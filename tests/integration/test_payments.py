@@ -16,6 +16,7 @@ from temporalio.client import Client
 from activities.reconciliation import ReconcileInput
 from adapters.settings import Settings
 from adapters.tables import stripe_events
+from adapters.temporal import connect
 from tests.integration.conftest import WEBHOOK_SECRET
 from tests.integration.helpers import customer, operator, order_body, wait_for_status
 from tests.integration.test_orders_api import intents_for, stock, stripe_client
@@ -316,11 +317,12 @@ async def test_reconciliation_finds_a_capture_planted_directly_in_stripe(
 
 
 async def test_the_payments_worker_takes_its_stripe_rate_from_settings(
-    temporal: Client, settings: Settings
+    settings: Settings,
 ) -> None:
     """Temporal enforces the rate per task queue, across every payments worker."""
+    client = await connect(settings)  # the session's own payments worker holds `temporal`
     worker = await payments.build(
-        temporal, settings.model_copy(update={"stripe_rate_per_second": 3.5})
+        client, settings.model_copy(update={"stripe_rate_per_second": 3.5})
     )
 
     assert worker.config()["max_task_queue_activities_per_second"] == 3.5
