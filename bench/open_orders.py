@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.chaos.run import ADDRESS, OPERATOR_PASSWORD, start_stack
+from tests.chaos.run import ADDRESS, OPERATOR_PASSWORD, start_stack, wait_ready
 
 SKU = "REVIEW-ITEM"
 
@@ -31,13 +31,7 @@ async def run(orders: int, concurrency: int) -> list[str]:
     try:
         worker = psutil.Process(stack.apps["orders"].pid)
         async with httpx.AsyncClient(base_url=stack.api, timeout=120) as api:
-            for _ in range(300):
-                try:
-                    if (await api.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.3)
+            await wait_ready(api)
             op_token = (
                 await api.post(
                     "/v1/auth/token",

@@ -160,7 +160,8 @@ def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> Stack:
     return stack
 
 
-async def _wait_ready(api: httpx.AsyncClient, timeout: float = 90) -> None:  # noqa: ASYNC109
+async def wait_ready(api: httpx.AsyncClient, timeout: float = 90) -> None:  # noqa: ASYNC109
+    """Until the stack's API answers /readyz with 200 (PostgreSQL and Temporal up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -336,7 +337,7 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
     stack = start_stack(base)
     try:
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
-            await _wait_ready(api)
+            await wait_ready(api)
             token = await _retrying(
                 lambda: api.post(
                     "/v1/auth/token",

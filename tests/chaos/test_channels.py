@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from devstack.services import free_port
-from tests.chaos.run import ADDRESS, start_stack
+from tests.chaos.run import ADDRESS, start_stack, wait_ready
 
 pytestmark = pytest.mark.e2e
 SECRET = "merchant-secret-for-tests"
@@ -72,13 +72,7 @@ async def test_an_order_reaches_the_customer_by_sms_and_the_merchant_by_signed_w
     )
     try:
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
-            for _ in range(300):
-                try:
-                    if (await api.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.3)
+            await wait_ready(api)
             email = f"sms-{uuid.uuid4().hex[:8]}@example.com"
             await api.post(
                 "/v1/auth/register",

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import ClientSession, web
 
 from devstack.services import free_port
-from tests.chaos.run import ADDRESS, start_stack
+from tests.chaos.run import ADDRESS, start_stack, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -67,13 +67,7 @@ async def test_payments_worker_killed_mid_authorization_confirms_with_one_author
         stack.env = {**stack.env, "STRIPE_API_BASE": f"http://127.0.0.1:{port}"}
         stack.start_app("payments")
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
-            for _ in range(300):
-                try:
-                    if (await api.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.3)
+            await wait_ready(api)
             email = f"crash-{uuid.uuid4().hex[:8]}@example.com"
             await api.post(
                 "/v1/auth/register",
