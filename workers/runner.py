@@ -34,9 +34,6 @@ log = structlog.get_logger()
 
 WorkerFactory = Callable[[Client, Settings], Awaitable[Worker]]
 
-GRACEFUL_SHUTDOWN = timedelta(seconds=20)
-"""The default of `WORKER_GRACEFUL_SHUTDOWN`."""
-
 
 class WorkerOptions(TypedDict):
     """The `Worker(...)` keyword arguments the settings decide, per task queue."""

@@ -316,7 +316,7 @@ class OrderWorkflow:
     @workflow.update
     async def approve(self, decision: Decision) -> OrderState:
         async with self._lock:
-            self._apply(lambda order: order.approve())
+            self._check(lambda order: order.approve())
             await self._publish()
         return self.state()
 
@@ -327,7 +327,7 @@ class OrderWorkflow:
     @workflow.update
     async def reject(self, decision: Decision) -> OrderState:
         async with self._lock:
-            self._apply(lambda order: order.reject(decision.reason or "rejected by operator"))
+            self._check(lambda order: order.reject(decision.reason or "rejected by operator"))
             await self._compensate(void=True)
         return self.state()
 
@@ -369,7 +369,7 @@ class OrderWorkflow:
     @workflow.update
     async def deliver(self, decision: Decision) -> OrderState:
         async with self._lock:
-            self._apply(lambda order: order.deliver())
+            self._check(lambda order: order.deliver())
             await self._publish()
         return self.state()
 
@@ -451,10 +451,10 @@ class OrderWorkflow:
             )
         return self._order
 
-    def _check(self, rule: object) -> None:
+    def _check(self, rule: Callable[[Order], object]) -> None:
         order = self._require_order()
         try:
-            rule(order)  # type: ignore[operator]
+            rule(order)
         except DomainError as error:
             raise _refuse(error) from None
 
@@ -462,9 +462,6 @@ class OrderWorkflow:
         order = self._require_order()
         if order.status != status:
             raise _refuse(InvalidTransition(f"cannot {action} an order that is {order.status}"))
-
-    def _apply(self, command: object) -> None:
-        self._check(command)
 
     async def _next_report(self, kinds: set[str]) -> PaymentReport:
         await workflow.wait_condition(lambda: any(r.kind in kinds for r in self._reports))

@@ -11,69 +11,42 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.orders import LineRequest
 from tests.conftest import BIN, register_search_attributes
 from tests.workflow.fakes import Fakes
-from workflows.notification import NotificationWorkflow
+from tests.workflow.harness import Harness, Order, running, skip_until_done, wait_status
 from workflows.order import (
-    AddressInput,
     CancelCommand,
     Decision,
-    OrderPolicy,
-    OrderState,
     OrderWorkflow,
-    PlaceOrderInput,
     RefundCommand,
     ShipCommand,
 )
 from workflows.payment import PaymentWebhook, PaymentWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
-Order = WorkflowHandle[OrderWorkflow, OrderState]
 
 
-async def wait_status(handle: Order, status: str) -> None:
-    for _ in range(400):
-        if (await handle.query(OrderWorkflow.state)).status == status:
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{handle.id} never reached {status}")
-
-
-async def finish(env: WorkflowEnvironment, handle: Order, span: timedelta) -> None:
-    """Skip time until the order is done (see tests/workflow for why the sleep is dropped)."""
-    sleeper = asyncio.create_task(env.sleep(span))
-    try:
-        await asyncio.wait_for(handle.result(), timeout=30)
-    finally:
-        sleeper.cancel()
-
-
-async def happy(env: WorkflowEnvironment, handle: Order, fakes: Fakes) -> None:
+async def happy(h: Harness, handle: Order) -> None:
     await wait_status(handle, "confirmed")
     await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="1"))
     await handle.execute_update(OrderWorkflow.deliver, Decision())
-    await finish(env, handle, timedelta(days=31))
+    await skip_until_done(h, handle, timedelta(days=31))
 
 
-async def declined(env: WorkflowEnvironment, handle: Order, fakes: Fakes) -> None:
+async def declined(h: Harness, handle: Order) -> None:
     await handle.result()
 
 
-async def three_d_secure(env: WorkflowEnvironment, handle: Order, fakes: Fakes) -> None:
+async def three_d_secure(h: Harness, handle: Order) -> None:
     await wait_status(handle, "payment_action_required")
-    fakes.intent_status = "requires_capture"
-    payment = env.client.get_workflow_handle(f"payment-{handle.id.removeprefix('order-')}")
+    h.fakes.intent_status = "requires_capture"
+    payment = h.env.client.get_workflow_handle(f"payment-{handle.id.removeprefix('order-')}")
     await payment.signal(
         PaymentWorkflow.stripe_event, PaymentWebhook(event_id="evt_1", type="payment_intent")
     )
@@ -82,19 +55,19 @@ async def three_d_secure(env: WorkflowEnvironment, handle: Order, fakes: Fakes) 
     await handle.result()
 
 
-async def review(env: WorkflowEnvironment, handle: Order, fakes: Fakes) -> None:
+async def review(h: Harness, handle: Order) -> None:
     await wait_status(handle, "under_review")
     await handle.execute_update(OrderWorkflow.approve, Decision())
-    await finish(env, handle, timedelta(days=7))  # fulfilment timeout cancels
+    await skip_until_done(h, handle, timedelta(days=7))  # fulfilment timeout cancels
 
 
-async def cancel(env: WorkflowEnvironment, handle: Order, fakes: Fakes) -> None:
+async def cancel(h: Harness, handle: Order) -> None:
     await wait_status(handle, "confirmed")
     await handle.execute_update(OrderWorkflow.cancel, CancelCommand(reason="changed my mind"))
     await handle.result()
 
 
-async def refund(env: WorkflowEnvironment, handle: Order, fakes: Fakes) -> None:
+async def refund(h: Harness, handle: Order) -> None:
     await wait_status(handle, "confirmed")
     await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="UPS", tracking_number="1"))
     await handle.execute_update(OrderWorkflow.refund, RefundCommand(amount=1000, reason="late"))
@@ -102,7 +75,7 @@ async def refund(env: WorkflowEnvironment, handle: Order, fakes: Fakes) -> None:
     await handle.result()
 
 
-Scenario = Callable[[WorkflowEnvironment, Order, Fakes], Awaitable[None]]
+Scenario = Callable[[Harness, Order], Awaitable[None]]
 SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
     "happy": ({"TSHIRT": 2}, {}, happy),
     "declined": ({"MUG": 1}, {"decline": True}, declined),
@@ -113,53 +86,13 @@ SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
 }
 
 
-async def record(name: str, client: Client, env: WorkflowEnvironment) -> None:
+async def record(name: str, env: WorkflowEnvironment) -> None:
     lines, setup, scenario = SCENARIOS[name]
-    fakes = Fakes(**setup)  # type: ignore[arg-type]
-    acts = fakes.activities()
-    queues = {queue: f"{queue}-{uuid.uuid4()}" for queue in acts}
-    workflows = {
-        "orders": [OrderWorkflow],
-        "payments": [PaymentWorkflow],
-        "notifications": [NotificationWorkflow],
-    }
     order_id = f"{name}-{uuid.uuid4().hex[:6]}"
-    async with AsyncExitStack() as stack:
-        for queue, task_queue in queues.items():
-            await stack.enter_async_context(
-                Worker(
-                    client,
-                    task_queue=task_queue,
-                    workflows=workflows[queue],
-                    activities=acts[queue],
-                )
-            )
-        start = WithStartWorkflowOperation(
-            OrderWorkflow.run,
-            PlaceOrderInput(
-                order_id=order_id,
-                customer_id="cus_1",
-                lines=[LineRequest(sku=s, quantity=q) for s, q in lines.items()],
-                shipping_address=AddressInput(
-                    name="Ada", line1="1 Main St", city="London", postal_code="N1", country="GB"
-                ),
-                payment_method="pm_card_visa",
-                policy=OrderPolicy(
-                    payments_queue=queues["payments"], notifications_queue=queues["notifications"]
-                ),
-            ),
-            id=f"order-{order_id}",
-            task_queue=queues["orders"],
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        )
-        await client.execute_update_with_start_workflow(
-            OrderWorkflow.accepted, start_workflow_operation=start
-        )
-        handle: Order = client.get_workflow_handle_for(
-            OrderWorkflow.run,  # type: ignore[arg-type]
-            f"order-{order_id}",
-        )
-        await scenario(env, handle, fakes)
+    client = env.client
+    async with running(env, Fakes(**setup)) as h:  # type: ignore[arg-type]
+        handle, _ = await h.place(lines, order_id=order_id)
+        await scenario(h, handle)
         payment = client.get_workflow_handle(f"payment-{order_id}")
         await asyncio.wait_for(payment.result(), timeout=30)
         for kind, wf in (("order", handle), ("payment", payment)):
@@ -179,7 +112,7 @@ async def main(names: list[str]) -> None:
         )
         try:
             await register_search_attributes(env.client)
-            await record(name, env.client, env)
+            await record(name, env)
             print(f"recorded {name}")
         finally:
             await env.shutdown()

@@ -2,140 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from temporalio.client import (
-    WithStartWorkflowOperation,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-)
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.orders import LineRequest
 from tests.workflow.fakes import Fakes
-from workflows.notification import NotificationWorkflow
+from tests.workflow.harness import Harness, running, skip_until_done, wait_status
 from workflows.order import (
-    AddressInput,
     CancelCommand,
     Decision,
-    OrderPolicy,
     OrderState,
     OrderWorkflow,
-    PlaceOrderInput,
     RefundCommand,
     ShipCommand,
 )
-from workflows.payment import PaymentWorkflow
-
-ADDRESS = AddressInput(name="Ada", line1="1 Main St", city="London", postal_code="N1", country="GB")
-
-
-@dataclass
-class Harness:
-    env: WorkflowEnvironment
-    fakes: Fakes
-    queues: dict[str, str]
-
-    def policy(self, **overrides: object) -> OrderPolicy:
-        return OrderPolicy(
-            payments_queue=self.queues["payments"],
-            notifications_queue=self.queues["notifications"],
-            **overrides,
-        )
-
-    async def place(
-        self, lines: dict[str, int], **policy: object
-    ) -> tuple[WorkflowHandle[OrderWorkflow, OrderState], OrderState]:
-        order_id = uuid.uuid4().hex[:12]
-        start = WithStartWorkflowOperation(
-            OrderWorkflow.run,
-            PlaceOrderInput(
-                order_id=order_id,
-                customer_id="cus_1",
-                lines=[LineRequest(sku=s, quantity=q) for s, q in lines.items()],
-                shipping_address=ADDRESS,
-                payment_method="pm_card_visa",
-                policy=self.policy(**policy),
-            ),
-            id=f"order-{order_id}",
-            task_queue=self.queues["orders"],
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        )
-        state = await self.env.client.execute_update_with_start_workflow(
-            OrderWorkflow.accepted, start_workflow_operation=start
-        )
-        handle = self.env.client.get_workflow_handle_for(
-            OrderWorkflow.run,  # type: ignore[arg-type]
-            f"order-{order_id}",
-        )
-        return handle, state
 
 
 @pytest.fixture
 async def harness(time_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
-    fakes = Fakes()
-    acts = fakes.activities()
-    queues = {name: f"{name}-{uuid.uuid4()}" for name in acts}
-    workflows = {
-        "orders": [OrderWorkflow],
-        "payments": [PaymentWorkflow],
-        "notifications": [NotificationWorkflow],
-    }
-    async with AsyncExitStack() as stack:
-        for name, queue in queues.items():
-            await stack.enter_async_context(
-                Worker(
-                    time_env.client,
-                    task_queue=queue,
-                    workflows=workflows[name],
-                    activities=acts[name],
-                )
-            )
-        yield Harness(time_env, fakes, queues)
-
-
-async def wait_status(handle: WorkflowHandle[OrderWorkflow, OrderState], status: str) -> OrderState:
-    """Poll the workflow's state (queries do not skip time) until it reaches `status`."""
-    state = await handle.query(OrderWorkflow.state)
-    for _ in range(200):
-        if state.status == status:
-            return state
-        await asyncio.sleep(0.05)
-        state = await handle.query(OrderWorkflow.state)
-    raise AssertionError(f"never reached {status}; still {state.status}")
-
-
-async def skip_until_done(
-    harness: Harness, handle: WorkflowHandle[OrderWorkflow, OrderState], span: timedelta
-) -> OrderState:
-    """Skip up to `span` of workflow time and return the workflow's result.
-
-    The Java test server sometimes leaves its sleep RPC hanging after time has reached the
-    target, so the sleep runs beside a poll of the workflow and is dropped once it is done.
-    """
-    sleeper = asyncio.create_task(harness.env.sleep(span))
-    try:
-        for _ in range(400):
-            description = await handle.describe()
-            if description.status != WorkflowExecutionStatus.RUNNING:
-                break
-            await asyncio.sleep(0.05)
-        return await asyncio.wait_for(handle.result(), timeout=10)
-    finally:
-        sleeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError, RPCError):
-            await sleeper
+    async with running(time_env, Fakes()) as harness:
+        yield harness
 
 
 async def test_happy_path_confirms_and_notifies(harness: Harness) -> None:
