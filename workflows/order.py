@@ -44,6 +44,11 @@ LOCAL_DB_STEPS = "local-db-steps"
 """Patch id: PostgreSQL steps run as local activities (in the workflow task, no round trip
 through Temporal); histories from before keep replaying their regular activities."""
 
+BACKGROUND_NOTIFICATIONS = "background-notifications"
+"""Patch id: notification children are started without waiting for each start to be
+acknowledged, so a transition (and the update that made it) ends one workflow task sooner;
+`run` waits for the starts before the order completes."""
+
 DB_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
 )
@@ -92,6 +97,8 @@ class OrderState(BaseModel):
     status: str
     payment_status: str
     version: int
+    record: OrderRecord | None = None
+    """The order as last written to the read model, so the API answers without reading it."""
 
 
 class CancelCommand(BaseModel):
@@ -140,6 +147,8 @@ class OrderWorkflow:
         self._payment: workflow.ChildWorkflowHandle[PaymentWorkflow, object] | None = None
         self._lock = asyncio.Lock()
         self._refund_keys: dict[str, str | None] = {}
+        self._notifying: list[asyncio.Task[None]] = []
+        self._recorded: OrderRecord | None = None
 
     # --- the process --------------------------------------------------------------------
 
@@ -155,6 +164,7 @@ class OrderWorkflow:
             if not await self._wait_in(order):
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self._notifying)
         if self._payment is not None and self._payment_status not in {"failed", "expired"}:
             await self._payment.signal(PaymentWorkflow.command, PaymentCommand(kind="close"))
         return self.state()
@@ -440,6 +450,7 @@ class OrderWorkflow:
             status=str(order.status) if order else "pending",
             payment_status=self._payment_status,
             version=self._seq,
+            record=self._recorded,
         )
 
     # --- helpers --------------------------------------------------------------------------
@@ -528,9 +539,10 @@ class OrderWorkflow:
             timeline.append(
                 TimelineEntry(seq=self._seq, type=event.name, at=now, data=event.data())
             )
+        self._recorded = self._record(order, now)
         await self._db_step(
             OrderActivities.record_order,
-            RecordOrderInput(record=self._record(order, now), timeline=timeline),
+            RecordOrderInput(record=self._recorded, timeline=timeline),
             f"record {order.status} in the read model",
         )
         workflow.upsert_search_attributes(
@@ -542,12 +554,20 @@ class OrderWorkflow:
             ]
         )
         workflow.set_current_details(self._details(order))
+        starts: list[tuple[str, str, str | None]] = []
         for event in new:
             if event.notify:
-                for channel in self._inp.policy.channels:
-                    await self._notify(event.notify, channel)
+                starts += [(event.notify, channel, None) for channel in self._inp.policy.channels]
             elif isinstance(event, ev.ReviewRequired):
-                await self._notify("review_required", "email", self._inp.policy.operator_email)
+                starts.append(("review_required", "email", self._inp.policy.operator_email))
+        if not starts:
+            return
+        if workflow.patched(BACKGROUND_NOTIFICATIONS):
+            self._notifying = [task for task in self._notifying if not task.done()]
+            self._notifying += [asyncio.create_task(self._notify(*start)) for start in starts]
+            return
+        for start in starts:  # histories from before the patch: one start at a time
+            await self._notify(*start)
 
     async def _notify(self, event: str, channel: str, recipient: str | None = None) -> None:
         order_id = self._inp.order_id

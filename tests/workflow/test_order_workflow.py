@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, running, skip_until_done, wait_status
+from workflows.notification import notification_id
 from workflows.order import (
     CancelCommand,
     Decision,
@@ -84,6 +86,39 @@ async def test_shipment_captures_commits_stock_and_delivery_completes(harness: H
     assert done.status == "delivered"
     finished = await skip_until_done(harness, handle, timedelta(days=31))  # the refund window
     assert finished.status == "delivered"
+
+
+async def test_updates_answer_with_the_record_without_waiting_for_notification_starts(
+    harness: Harness,
+) -> None:
+    handle, accepted = await harness.place({"TSHIRT": 1})
+    assert accepted.record == harness.fakes.records[0].record
+    await wait_status(handle, "confirmed")
+    shipped = await handle.execute_update(
+        OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="JD1")
+    )
+    assert shipped.record == harness.fakes.records[-1].record
+    assert shipped.record is not None and shipped.record.status == "shipped"
+
+    history = [event async for event in handle.fetch_history_events()]
+    completed = [
+        e.event_id
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
+    ]
+    for event, answered in (("order_accepted", completed[0]), ("order_shipped", completed[1])):
+        child = notification_id(accepted.order_id, event, "email")
+        initiated = next(
+            e.event_id
+            for e in history
+            if e.start_child_workflow_execution_initiated_event_attributes.workflow_id == child
+        )
+        started = next(
+            e.event_id
+            for e in history
+            if e.child_workflow_execution_started_event_attributes.initiated_event_id == initiated
+        )
+        assert max(initiated, answered) < started, event  # one workflow task, not two
 
 
 async def test_confirmed_order_is_cancelled_when_fulfillment_times_out(harness: Harness) -> None:
