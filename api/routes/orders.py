@@ -39,6 +39,7 @@ from workflows.order import (
     CancelCommand,
     Decision,
     OrderPolicy,
+    OrderState,
     OrderWorkflow,
     PlaceOrderInput,
     RefundCommand,
@@ -371,17 +372,14 @@ async def place_order(
         static_summary=f"Order {order_id} for {user.user_id}",
     )
     try:
-        await services.temporal.execute_update_with_start_workflow(
+        state = await services.temporal.execute_update_with_start_workflow(
             OrderWorkflow.accepted, start_workflow_operation=start
         )
     except WorkflowUpdateFailedError as error:
         raise _update_problem(error) from None
-    row = await services.orders.get(order_id)
-    if row is None:  # pragma: no cover - the update answers after the read model is written
-        raise Problem(503, "unavailable", "the order is not readable yet")
     if replay:
         response.status_code = 200
-    return order_out(row, user)
+    return await _answer(services, state, user)
 
 
 @router.get("", response_model=Page[OrderOut])
@@ -447,7 +445,7 @@ async def _command(
     await _visible(services, order_id, user)
     handle = services.temporal.get_workflow_handle(f"order-{order_id}")
     try:
-        await handle.execute_update(update, arg)
+        state: OrderState = await handle.execute_update(update, arg)
     except WorkflowUpdateFailedError as error:
         raise _update_problem(error) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -456,7 +454,18 @@ async def _command(
         if error.status == RPCStatusCode.NOT_FOUND:
             raise Problem(409, "invalid-state", "the order process has finished") from None
         raise
-    return order_out(await _visible(services, order_id, user), user)
+    return await _answer(services, state, user)
+
+
+async def _answer(services: Services, state: OrderState, user: Principal) -> OrderOut:
+    """The order as the update left it: the record it wrote to the read model (updates
+    answer after the write), read back only from workflows that return no record."""
+    if state.record is not None:
+        return order_out(state.record.model_dump(), user)
+    row = await services.orders.get(state.order_id)
+    if row is None:  # pragma: no cover - the update answers after the read model is written
+        raise Problem(503, "unavailable", "the order is not readable yet")
+    return order_out(row, user)
 
 
 @router.post(

@@ -239,6 +239,8 @@ async def test_shipping_captures_the_authorized_amount_and_delivery_completes(
     assert shipped.status_code == 200, shipped.text
     assert shipped.json()["status"] == "shipped"
     assert shipped.json()["payment"]["captured"] == {"amount": 7500, "currency": "EUR"}
+    read_back = await api.get(f"/v1/orders/{order['id']}", headers=op)
+    assert shipped.json() == read_back.json()  # answered from the update, same as the read model
     mine = intents_for(settings, order["id"])
     assert [pi.status for pi in mine] == ["succeeded"]
     too_late = await api.post(
