@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import httpx
@@ -37,6 +38,7 @@ from tests.chaos.run import OPERATOR_PASSWORD, ROOT, Stack, start_stack
 SKU = "BENCH-ITEM"
 PASSWORD = "bench password 123"  # noqa: S105 - throwaway customers of a temporary stack
 KINDS = ("orders", "payments", "notifications")
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 def _spawn(stack: Stack, name: str, argv: list[str], env: dict[str, str]) -> None:
@@ -131,19 +133,38 @@ async def measure(
     return result
 
 
-async def shape(client: Client, workflow_id: str) -> tuple[int, int, int]:
-    """(workflows, activities, updates) of one order's history and its children's."""
-    workflows, activities, updates = 1, 0, 0
+@dataclass
+class Shape:
+    """What one order costs Temporal: counted from its history and its children's."""
+
+    workflows: int = 1
+    activities: int = 0
+    local_activities: int = 0
+    updates: int = 0
+    workflow_tasks: int = 0
+
+    def __add__(self, other: Shape) -> Shape:
+        return Shape(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+async def shape(client: Client, workflow_id: str) -> Shape:
+    """The shape of one order: its workflow's history plus its children's."""
+    found = Shape()
     async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            activities += 1
-        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            updates += 1
-        elif event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            found.activities += 1
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes.marker_name
+            found.local_activities += marker == LOCAL_ACTIVITY_MARKER
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            found.workflow_tasks += 1
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            found.updates += 1
+        elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
             child = event.child_workflow_execution_started_event_attributes
-            w, a, u = await shape(client, child.workflow_execution.workflow_id)
-            workflows, activities, updates = workflows + w, activities + a, updates + u
-    return workflows, activities, updates
+            found = found + await shape(client, child.workflow_execution.workflow_id)
+    return found
 
 
 def merge(results: list[Result]) -> Result:
@@ -155,7 +176,7 @@ def merge(results: list[Result]) -> Result:
     return total
 
 
-def report(name: str, result: Result, shape_of: tuple[int, int, int]) -> None:
+def report(name: str, result: Result, shape_of: Shape) -> None:
     ms = 1000
     print(f"{name}: {result.orders} orders in {result.wall:.1f} s = {result.rate:.2f} orders/s")
     print(
@@ -168,8 +189,11 @@ def report(name: str, result: Result, shape_of: tuple[int, int, int]) -> None:
         f"p99={percentile(result.end_to_end, 99) * ms:.0f} ms "
         f"mean={mean(result.end_to_end) * ms:.0f} ms"
     )
-    workflows, activities, updates = shape_of
-    print(f"  per order: {workflows} workflows, {activities} activities, {updates} updates")
+    print(
+        f"  per order: {shape_of.workflows} workflows, {shape_of.activities} activities, "
+        f"{shape_of.local_activities} local activities, {shape_of.updates} updates, "
+        f"{shape_of.workflow_tasks} workflow tasks"
+    )
 
 
 async def bench(orders: int, concurrency: int, rounds: int, warmup: int) -> float:
