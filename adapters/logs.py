@@ -9,6 +9,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 from adapters.settings import Settings
 
@@ -32,6 +33,16 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+def add_trace_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """`trace_id` and `span_id` of the span the line is written in (an HTTP request, an
+    activity), so a log line leads to its trace and back; nothing outside a span."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", trace.format_trace_id(context.trace_id))
+        event.setdefault("span_id", trace.format_span_id(context.span_id))
+    return event
+
+
 def configure_logging(settings: Settings, *, process: str) -> None:
     """Configure structlog and the standard library once per process."""
     level = logging.getLevelName(settings.log_level.upper())
@@ -43,6 +54,7 @@ def configure_logging(settings: Settings, *, process: str) -> None:
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,

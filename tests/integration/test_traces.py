@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -27,6 +28,7 @@ from temporalio import activity, client, worker, workflow
 from temporalio.client import Client
 
 from adapters import tracing
+from adapters.logs import add_trace_context
 from adapters.settings import Settings
 from adapters.temporal import connect
 from api.main import create_app
@@ -191,8 +193,11 @@ async def test_one_trace_spans_the_request_the_workflow_and_its_activities(
 
 async def test_request_id_reaches_workflow_and_activity_log_lines(traced: Traced) -> None:
     request_id = f"req-{uuid.uuid4().hex}"
+    traced.spans.clear()
     with (
-        structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as got,
+        structlog.testing.capture_logs(
+            processors=[structlog.contextvars.merge_contextvars, add_trace_context]
+        ) as got,
         stdlib_lines() as stdlib,
     ):
         order_id = await _place(traced.api, request_id)
@@ -200,9 +205,18 @@ async def test_request_id_reaches_workflow_and_activity_log_lines(traced: Traced
     activities = [line for line in got if line["event"] == "probe_activity"]
     mine = [line for line in activities if line.get("order_id") == order_id]
     assert {"reserve_stock", "authorize_payment"} <= {line["type"] for line in mine}, activities
+    [request] = [
+        s
+        for s in traced.spans.get_finished_spans()
+        if s.kind is SpanKind.SERVER and (s.attributes or {}).get("http.route") == "/v1/orders"
+    ]
+    assert request.context is not None
     for line in mine:
         assert line["request_id"] == request_id, line
         assert order_id in line["workflow_id"]  # order-, payment-, notification-<order id>
+        # and each line leads to the order's trace (the activity's own span in it)
+        assert line["trace_id"] == trace.format_trace_id(request.context.trace_id), line
+        assert len(line["span_id"]) == 16
 
     workflows = [
         line
