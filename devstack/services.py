@@ -118,10 +118,9 @@ def _add_missing_search_attributes(temporal: str, address: str) -> None:
 
 
 def start_localstripe(*, port: int, log_file: Path, timeout: float = 30.0) -> Service:
-    """localstripe, empty on every start (`--from-scratch`).
+    """localstripe, empty on every start and kept in memory (devstack/localstripe.py).
 
-    It listens on every interface (it binds `::`), and dumps its store to
-    /tmp/localstripe.pickle after each write, which --from-scratch never reads back.
+    It listens on every interface (it binds `::`).
     """
     url = f"http://127.0.0.1:{port}"
 
@@ -132,7 +131,7 @@ def start_localstripe(*, port: int, log_file: Path, timeout: float = 30.0) -> Se
             return False
         return True
 
-    argv = [venv_bin("localstripe"), "--port", str(port), "--from-scratch"]
+    argv = [sys.executable, "-m", "devstack.localstripe", "--port", str(port)]
     return start_ready(
         spawn("localstripe", argv, address=url, log_file=log_file, probe=probe), timeout
     )
