@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.chaos.run import ADDRESS, OPERATOR_PASSWORD, start_stack, wait_ready
+from tests.chaos.run import ADDRESS, OPERATOR_PASSWORD, start_stack, stop_on_signals, wait_ready
 
 SKU = "REVIEW-ITEM"
 
@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     args = parser.parse_args()
     print("| orders waiting under review | orders worker RSS |\n|---|---|")
+    stop_on_signals()
     asyncio.run(run(args.orders, args.concurrency))
 
 

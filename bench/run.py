@@ -1,6 +1,6 @@
 """`make bench`: orders per second through the HTTP API, beside a same-shape no-op baseline.
 
-    python -m bench.run [--orders 200] [--concurrency 20] [--rounds 1] [--warmup 10]
+    python -m bench.run [--orders 500] [--concurrency 20] [--rounds 1] [--warmup 10]
 
 One isolated stack (tests/chaos/run.py's `start_stack`: Temporal dev server, localstripe,
 SMTP sink, embedded PostgreSQL, the three workers and the API on free ports in a temporary
@@ -33,7 +33,7 @@ from temporalio.client import Client
 
 from bench.load import Result, Target, drive, mean, percentile
 from devstack.services import free_port
-from tests.chaos.run import OPERATOR_PASSWORD, ROOT, Stack, start_stack
+from tests.chaos.run import OPERATOR_PASSWORD, ROOT, Stack, start_stack, stop_on_signals
 
 SKU = "BENCH-ITEM"
 PASSWORD = "bench password 123"  # noqa: S105 - throwaway customers of a temporary stack
@@ -178,7 +178,10 @@ def merge(results: list[Result]) -> Result:
 
 def report(name: str, result: Result, shape_of: Shape) -> None:
     ms = 1000
-    print(f"{name}: {result.orders} orders in {result.wall:.1f} s = {result.rate:.2f} orders/s")
+    print(
+        f"{name}: {result.orders} orders in {result.wall:.1f} s = {result.rate:.2f} orders/s "
+        f"= {result.rate * shape_of.workflows:.1f} workflows/s"
+    )
     print(
         f"  POST /v1/orders p50={percentile(result.place, 50) * ms:.0f} ms "
         f"p95={percentile(result.place, 95) * ms:.0f} ms "
@@ -233,11 +236,12 @@ async def bench(orders: int, concurrency: int, rounds: int, warmup: int) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=1, help="baseline, engine; repeated")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured orders per side")
     args = parser.parse_args()
+    stop_on_signals()
     ratio = asyncio.run(bench(args.orders, args.concurrency, args.rounds, args.warmup))
     print(f"ratio={ratio:.2f}")
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.db import async_url
 from bench.load import percentile
-from tests.chaos.run import OPERATOR_PASSWORD, start_stack, wait_ready
+from tests.chaos.run import OPERATOR_PASSWORD, start_stack, stop_on_signals, wait_ready
 
 LINES = json.dumps(
     [{"sku": "MUG-LOGO", "name": "Logo mug", "quantity": 1, "unit_price": 1200, "total": 1200}]
@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     print("| orders in the read model | request | p50 | p99 |\n|---|---|---|---|")
+    stop_on_signals()
     asyncio.run(measure([int(s) for s in args.sizes.split(",")], args.requests))
 
 

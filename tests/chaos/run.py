@@ -122,6 +122,13 @@ def _migrate_and_seed(env: dict[str, str]) -> None:
         subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
+def stop_on_signals() -> None:
+    """SIGTERM, and SIGINT even in a background job (which starts with SIGINT ignored), end
+    a run as Ctrl-C does: the stack it started is stopped on the way out."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.default_int_handler)
+
+
 def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> Stack:
     (base / "logs").mkdir(parents=True)
     stack = Stack(base, {}, free_port(), free_port(), free_port(), free_port())
@@ -377,6 +384,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--full", action="store_true")
     args = parser.parse_args()
+    stop_on_signals()
     result = asyncio.run(run(args.orders, args.full))
     print(" ".join(f"{k}={v}" for k, v in result.items()))
     raise SystemExit(0 if not any(result.values()) else 1)
