@@ -20,7 +20,7 @@ from temporalio import activity, workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.order import PlaceOrderInput
+    from workflows.contracts import PlaceOrderInput
     from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
 
 STEP = timedelta(seconds=15)

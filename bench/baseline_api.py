@@ -24,7 +24,7 @@ from activities.orders import LineRequest
 from adapters.settings import get_settings
 from adapters.temporal import connect
 from bench.baseline import BaselineOrderWorkflow
-from workflows.order import AddressInput, OrderPolicy, PlaceOrderInput
+from workflows.contracts import AddressInput, OrderPolicy, PlaceOrderInput
 from workflows.search import ORDER_STATUS
 
 ORDERS_QUEUE = os.environ.get("BENCH_ORDERS_QUEUE", "bench-orders")

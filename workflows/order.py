@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -22,7 +21,6 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationRequest
     from activities.orders import (
-        LineRequest,
         OrderActivities,
         RecordOrderInput,
         ReserveStockInput,
@@ -33,8 +31,19 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import DomainError, InvalidTransition
     from domain.money import Money
     from domain.orders import Address, Order, OrderLine, OrderStatus
+    from workflows.contracts import (
+        CancelCommand,
+        Decision,
+        OrderState,
+        PaymentCommand,
+        PaymentInput,
+        PaymentReport,
+        PlaceOrderInput,
+        RefundCommand,
+        ShipCommand,
+    )
     from workflows.notification import NotificationWorkflow, notification_id
-    from workflows.payment import PaymentCommand, PaymentInput, PaymentReport, PaymentWorkflow
+    from workflows.payment import PaymentWorkflow
     from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
 
 A = TypeVar("A")
@@ -53,74 +62,6 @@ DB_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
 )
 """PostgreSQL steps retry until the database is back: nothing is lost while it restarts."""
-
-
-class AddressInput(BaseModel):
-    name: str
-    line1: str
-    line2: str | None = None
-    city: str
-    postal_code: str
-    country: str
-
-
-class OrderPolicy(BaseModel):
-    """Thresholds and timeouts from Settings, fixed in the history when the order starts."""
-
-    review_threshold: int = 100_000
-    review_timeout: timedelta = timedelta(hours=24)
-    payment_action_timeout: timedelta = timedelta(minutes=30)
-    fulfillment_timeout: timedelta = timedelta(days=6)
-    delivery_timeout: timedelta = timedelta(days=30)
-    operator_email: str = "operator@example.com"
-    refund_window: timedelta = timedelta(days=30)
-    """How long a delivered order still takes refunds before its workflow completes."""
-    channels: list[str] = ["email"]
-    """Customer notification channels: email always, sms and webhook when configured."""
-    payments_queue: str = "payments"
-    notifications_queue: str = "notifications"
-
-
-class PlaceOrderInput(BaseModel):
-    order_id: str
-    customer_id: str
-    lines: list[LineRequest]
-    shipping_address: AddressInput
-    payment_method: str
-    policy: OrderPolicy
-
-
-class OrderState(BaseModel):
-    """What the workflow knows; updates answer with it once the read model is written."""
-
-    order_id: str
-    status: str
-    payment_status: str
-    version: int
-    record: OrderRecord | None = None
-    """The order as last written to the read model, so the API answers without reading it."""
-
-
-class CancelCommand(BaseModel):
-    reason: str
-    by: str = "customer"
-
-
-class ShipCommand(BaseModel):
-    carrier: str
-    tracking_number: str
-
-
-class RefundCommand(BaseModel):
-    amount: int | None = None
-    """Minor units; None refunds the rest."""
-    reason: str = ""
-    idempotency_key: str | None = None
-    request_hash: str | None = None
-
-
-class Decision(BaseModel):
-    reason: str = ""
 
 
 def _refuse(error: DomainError) -> ApplicationError:

@@ -9,9 +9,7 @@ the operation and its sequence number, never the run id, so retries cannot charg
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -22,6 +20,13 @@ with workflow.unsafe.imports_passed_through():
         IntentCommand,
         IntentResult,
         PaymentActivities,
+    )
+    from workflows.contracts import (
+        PaymentCommand,
+        PaymentInput,
+        PaymentReport,
+        PaymentSummary,
+        PaymentWebhook,
     )
     from workflows.search import CUSTOMER_ID, ORDER_TOTAL, PAYMENT_STATUS
 
@@ -37,56 +42,6 @@ ACTION_POLL_FIRST = timedelta(seconds=2)
 ACTION_POLL_MAX = timedelta(minutes=1)
 """While the customer does 3-D Secure, the intent is also re-read on this backing-off poll:
 webhooks are prompts that can be late or lost (localstripe sends none for this step)."""
-
-
-class PaymentInput(BaseModel):
-    order_id: str
-    customer_id: str
-    amount: int
-    currency: str
-    payment_method: str
-    action_timeout: timedelta
-
-
-class PaymentReport(BaseModel):
-    """An outcome the order acts on."""
-
-    kind: Literal[
-        "authorized",
-        "action_required",
-        "failed",
-        "expired",
-        "captured",
-        "capture_failed",
-        "voided",
-        "refunded",
-        "refund_failed",
-    ]
-    intent_id: str | None = None
-    amount: int = 0
-    client_secret: str | None = None
-    reason: str | None = None
-
-
-class PaymentCommand(BaseModel):
-    kind: Literal["capture", "void", "refund", "close"]
-    amount: int = 0
-
-
-class PaymentWebhook(BaseModel):
-    """A verified Stripe event about this payment's intent: a prompt to re-read it."""
-
-    event_id: str
-    type: str
-
-
-class PaymentSummary(BaseModel):
-    order_id: str
-    status: str
-    intent_id: str | None
-    authorized: int
-    captured: int
-    refunded: int = 0
 
 
 @workflow.defn

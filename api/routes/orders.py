@@ -34,17 +34,17 @@ from api.pagination import decode_cursor, encode_cursor
 from api.ratelimit import OrderRateLimit
 from api.schemas import MoneyIn, MoneyOut, Page, Strict, money
 from api.security import Principal
-from workflows.order import (
+from workflows.contracts import (
     AddressInput,
     CancelCommand,
     Decision,
     OrderPolicy,
     OrderState,
-    OrderWorkflow,
     PlaceOrderInput,
     RefundCommand,
     ShipCommand,
 )
+from workflows.order import OrderWorkflow
 from workflows.search import CUSTOMER_ID, ORDER_STATUS
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])

@@ -20,7 +20,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from adapters.tables import stripe_events
 from api.deps import ServicesDep
 from api.errors import Problem
-from workflows.payment import PaymentWebhook, PaymentWorkflow
+from workflows.contracts import PaymentWebhook
+from workflows.payment import PaymentWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 log = structlog.get_logger()

@@ -16,7 +16,8 @@ from temporalio.worker import Worker
 from activities.payments import PaymentActivities
 from adapters.settings import Settings
 from adapters.stripe_gateway import StripeGateway
-from workflows.payment import PaymentCommand, PaymentInput, PaymentWorkflow
+from workflows.contracts import PaymentCommand, PaymentInput
+from workflows.payment import PaymentWorkflow
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities, StockInput
-    from workflows.order import OrderState, OrderWorkflow, PlaceOrderInput
+    from workflows.contracts import OrderState, PlaceOrderInput
+    from workflows.order import OrderWorkflow
 
 
 @workflow.defn(name="OrderWorkflow")

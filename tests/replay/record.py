@@ -20,14 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import BIN, register_search_attributes
 from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, Order, running, skip_until_done, wait_status
-from workflows.order import (
-    CancelCommand,
-    Decision,
-    OrderWorkflow,
-    RefundCommand,
-    ShipCommand,
-)
-from workflows.payment import PaymentWebhook, PaymentWorkflow
+from workflows.contracts import CancelCommand, Decision, PaymentWebhook, RefundCommand, ShipCommand
+from workflows.order import OrderWorkflow
+from workflows.payment import PaymentWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 

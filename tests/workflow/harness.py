@@ -24,14 +24,9 @@ from temporalio.worker import Worker
 
 from activities.orders import LineRequest
 from tests.workflow.fakes import Fakes
+from workflows.contracts import AddressInput, OrderPolicy, OrderState, PlaceOrderInput
 from workflows.notification import NotificationWorkflow
-from workflows.order import (
-    AddressInput,
-    OrderPolicy,
-    OrderState,
-    OrderWorkflow,
-    PlaceOrderInput,
-)
+from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
 
 Order = WorkflowHandle[OrderWorkflow, OrderState]

@@ -12,15 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, running, skip_until_done, wait_status
+from workflows.contracts import CancelCommand, Decision, OrderState, RefundCommand, ShipCommand
 from workflows.notification import notification_id
-from workflows.order import (
-    CancelCommand,
-    Decision,
-    OrderState,
-    OrderWorkflow,
-    RefundCommand,
-    ShipCommand,
-)
+from workflows.order import OrderWorkflow
 
 
 @pytest.fixture

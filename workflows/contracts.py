@@ -1,0 +1,142 @@
+"""What goes in and out of the order and payment workflows: inputs, commands, reports and
+results, as plain pydantic models.
+
+They live outside the workflow modules on purpose. The sandbox imports a workflow's own
+module afresh for every run it starts, so models defined there were rebuilt (pydantic class
+construction, schema and validators) for every order, payment and notification; this module
+is imported once per process and passed through the sandbox (it has no side effects and
+holds no state).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+
+from activities.orders import LineRequest
+from adapters.order_store import OrderRecord
+
+# --- OrderWorkflow ------------------------------------------------------------------------
+
+
+class AddressInput(BaseModel):
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: str
+
+
+class OrderPolicy(BaseModel):
+    """Thresholds and timeouts from Settings, fixed in the history when the order starts."""
+
+    review_threshold: int = 100_000
+    review_timeout: timedelta = timedelta(hours=24)
+    payment_action_timeout: timedelta = timedelta(minutes=30)
+    fulfillment_timeout: timedelta = timedelta(days=6)
+    delivery_timeout: timedelta = timedelta(days=30)
+    operator_email: str = "operator@example.com"
+    refund_window: timedelta = timedelta(days=30)
+    """How long a delivered order still takes refunds before its workflow completes."""
+    channels: list[str] = ["email"]
+    """Customer notification channels: email always, sms and webhook when configured."""
+    payments_queue: str = "payments"
+    notifications_queue: str = "notifications"
+
+
+class PlaceOrderInput(BaseModel):
+    order_id: str
+    customer_id: str
+    lines: list[LineRequest]
+    shipping_address: AddressInput
+    payment_method: str
+    policy: OrderPolicy
+
+
+class OrderState(BaseModel):
+    """What the workflow knows; updates answer with it once the read model is written."""
+
+    order_id: str
+    status: str
+    payment_status: str
+    version: int
+    record: OrderRecord | None = None
+    """The order as last written to the read model, so the API answers without reading it."""
+
+
+class CancelCommand(BaseModel):
+    reason: str
+    by: str = "customer"
+
+
+class ShipCommand(BaseModel):
+    carrier: str
+    tracking_number: str
+
+
+class RefundCommand(BaseModel):
+    amount: int | None = None
+    """Minor units; None refunds the rest."""
+    reason: str = ""
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+class Decision(BaseModel):
+    reason: str = ""
+
+
+# --- PaymentWorkflow ----------------------------------------------------------------------
+
+
+class PaymentInput(BaseModel):
+    order_id: str
+    customer_id: str
+    amount: int
+    currency: str
+    payment_method: str
+    action_timeout: timedelta
+
+
+class PaymentReport(BaseModel):
+    """An outcome the order acts on."""
+
+    kind: Literal[
+        "authorized",
+        "action_required",
+        "failed",
+        "expired",
+        "captured",
+        "capture_failed",
+        "voided",
+        "refunded",
+        "refund_failed",
+    ]
+    intent_id: str | None = None
+    amount: int = 0
+    client_secret: str | None = None
+    reason: str | None = None
+
+
+class PaymentCommand(BaseModel):
+    kind: Literal["capture", "void", "refund", "close"]
+    amount: int = 0
+
+
+class PaymentWebhook(BaseModel):
+    """A verified Stripe event about this payment's intent: a prompt to re-read it."""
+
+    event_id: str
+    type: str
+
+
+class PaymentSummary(BaseModel):
+    order_id: str
+    status: str
+    intent_id: str | None
+    authorized: int
+    captured: int
+    refunded: int = 0
