@@ -15,39 +15,17 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from bench.baseline_contracts import BaselineState, PaymentStart, Report, Step
     from workflows.contracts import PlaceOrderInput
     from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
 
 STEP = timedelta(seconds=15)
 WAITS = {"confirmed": timedelta(days=6), "shipped": timedelta(days=30)}
 REFUND_WINDOW = timedelta(days=30)
-
-
-class Step(BaseModel):
-    """What every no-op activity takes: the order and what it would do."""
-
-    order_id: str
-    what: str = ""
-
-
-class BaselineState(BaseModel):
-    order_id: str
-    status: str
-
-
-class Report(BaseModel):
-    kind: str
-
-
-class PaymentStart(BaseModel):
-    order_id: str
-    customer_id: str
-    amount: int
 
 
 class NoOpActivities:

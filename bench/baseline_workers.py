@@ -8,9 +8,11 @@ names come from BENCH_ORDERS_QUEUE, BENCH_PAYMENTS_QUEUE and BENCH_NOTIFICATIONS
 from __future__ import annotations
 
 import asyncio
+import compileall
 import os
 import signal
 import sys
+from pathlib import Path
 
 from temporalio.worker import Worker
 
@@ -32,6 +34,7 @@ SHAPE = {
 
 
 async def serve(kind: str) -> None:
+    compileall.compile_dir(Path(__file__).parent, quiet=2)  # as workers.runner does
     settings = get_settings()
     client = await connect(settings)
     workflow, names = SHAPE[kind]

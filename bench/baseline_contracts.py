@@ -1,0 +1,28 @@
+"""The baseline workflows' payloads, outside their module and passed through the sandbox,
+as the engine's are (workflows/contracts.py says why)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Step(BaseModel):
+    """What every no-op activity takes: the order and what it would do."""
+
+    order_id: str
+    what: str = ""
+
+
+class BaselineState(BaseModel):
+    order_id: str
+    status: str
+
+
+class Report(BaseModel):
+    kind: str
+
+
+class PaymentStart(BaseModel):
+    order_id: str
+    customer_id: str
+    amount: int
