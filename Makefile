@@ -48,7 +48,7 @@ chaos: setup  ## orders under SIGKILLs and outages of every part; ends lost=0 do
 	env -u DATABASE_URL $(PY) -m tests.chaos.run --full --orders $(or $(ORDERS),200)
 
 bench: setup  ## orders/s through the API beside a same-shape no-op baseline; ends ratio=<engine/baseline>
-	env -u DATABASE_URL $(PY) -m bench.run --orders $(or $(ORDERS),200) --concurrency $(or $(CONCURRENCY),20)
+	env -u DATABASE_URL $(PY) -m bench.run --orders $(or $(ORDERS),500) --concurrency $(or $(CONCURRENCY),20)
 
 histories: setup  ## re-record tests/histories/ after a deliberate, compatible workflow change
 	$(PY) -m tests.replay.record

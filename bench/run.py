@@ -142,6 +142,8 @@ class Shape:
     local_activities: int = 0
     updates: int = 0
     workflow_tasks: int = 0
+    events: int = 0
+    history_bytes: int = 0
 
     def __add__(self, other: Shape) -> Shape:
         return Shape(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -151,6 +153,8 @@ async def shape(client: Client, workflow_id: str) -> Shape:
     """The shape of one order: its workflow's history plus its children's."""
     found = Shape()
     async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        found.events += 1
+        found.history_bytes += event.ByteSize()
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             found.activities += 1
@@ -195,7 +199,8 @@ def report(name: str, result: Result, shape_of: Shape) -> None:
     print(
         f"  per order: {shape_of.workflows} workflows, {shape_of.activities} activities, "
         f"{shape_of.local_activities} local activities, {shape_of.updates} updates, "
-        f"{shape_of.workflow_tasks} workflow tasks"
+        f"{shape_of.workflow_tasks} workflow tasks, {shape_of.events} history events "
+        f"({shape_of.history_bytes / 1024:.1f} KiB)"
     )
 
 
