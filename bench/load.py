@@ -76,6 +76,16 @@ def _expect(answer: httpx.Response, *codes: int) -> dict[str, object]:
     return body
 
 
+async def _get(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> httpx.Response:
+    """A GET, tried again once when the connection drops: a pooled keep-alive connection
+    can be closed by the server (uvicorn, after 5 s idle) just as it is reused, as any
+    HTTP client sees now and then. Only reads are retried; a POST never is."""
+    try:
+        return await http.get(path, headers=headers)
+    except httpx.TransportError:
+        return await http.get(path, headers=headers)
+
+
 async def one_order(http: httpx.AsyncClient, target: Target, n: int, result: Result) -> None:
     """Place, wait for `confirmed`, ship, deliver; record POST and end-to-end latency."""
     customer = target.customers[n % len(target.customers)]
@@ -94,7 +104,7 @@ async def one_order(http: httpx.AsyncClient, target: Target, n: int, result: Res
         if status not in ("accepted", "pending", None):
             raise LoadError(f"{order} became {status}")
         await asyncio.sleep(POLL)
-        status = _expect(await http.get(order, headers=target.operator), 200)["status"]
+        status = _expect(await _get(http, order, target.operator), 200)["status"]
     shipment = {"carrier": "DHL", "tracking_number": f"BENCH{n}"}
     shipped = await http.post(f"{order}/shipments", json=shipment, headers=target.operator)
     if _expect(shipped, 200)["status"] != "shipped":
