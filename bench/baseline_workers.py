@@ -8,7 +8,6 @@ names come from BENCH_ORDERS_QUEUE, BENCH_PAYMENTS_QUEUE and BENCH_NOTIFICATIONS
 from __future__ import annotations
 
 import asyncio
-import compileall
 import os
 import signal
 import sys
@@ -24,7 +23,7 @@ from bench.baseline import (
     BaselinePaymentWorkflow,
     NoOpActivities,
 )
-from workers.runner import worker_options
+from workers.runner import compile_bytecode, worker_options
 
 SHAPE = {
     "orders": (BaselineOrderWorkflow, ["reserve_stock", "record_order", "commit_stock"]),
@@ -34,7 +33,7 @@ SHAPE = {
 
 
 async def serve(kind: str) -> None:
-    compileall.compile_dir(Path(__file__).parent, quiet=2)  # as workers.runner does
+    compile_bytecode(Path(__file__).parent)  # the baseline's workflows, as the engine's
     settings = get_settings()
     client = await connect(settings)
     workflow, names = SHAPE[kind]
