@@ -10,8 +10,6 @@ unchanged.
 
 from __future__ import annotations
 
-import sys
-
 from localstripe import resources
 
 
@@ -28,9 +26,7 @@ def main() -> None:
     from localstripe import server  # its routes are built at import: only in the server
 
     in_memory()
-    if "--from-scratch" not in sys.argv:
-        sys.argv.append("--from-scratch")
-    server.start()
+    server.start()  # its own arguments: --port, --from-scratch
 
 
 if __name__ == "__main__":

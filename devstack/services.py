@@ -131,7 +131,7 @@ def start_localstripe(*, port: int, log_file: Path, timeout: float = 30.0) -> Se
             return False
         return True
 
-    argv = [sys.executable, "-m", "devstack.localstripe", "--port", str(port)]
+    argv = [sys.executable, "-m", "devstack.localstripe", "--port", str(port), "--from-scratch"]
     return start_ready(
         spawn("localstripe", argv, address=url, log_file=log_file, probe=probe), timeout
     )

@@ -459,7 +459,8 @@ async def _command(
 
 async def _answer(services: Services, state: OrderState, user: Principal) -> OrderOut:
     """The order as the update left it: the record it wrote to the read model (updates
-    answer after the write), read back only from workflows that return no record."""
+    answer after the write). During a rolling deploy a worker still on older code answers
+    without the record; then the read model is read instead."""
     if state.record is not None:
         return order_out(state.record.model_dump(), user)
     row = await services.orders.get(state.order_id)
