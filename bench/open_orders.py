@@ -13,13 +13,19 @@ import asyncio
 import shutil
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import psutil
 
-from tests.chaos.run import ADDRESS, OPERATOR_PASSWORD, start_stack, stop_on_signals, wait_ready
+from tests.chaos.run import (
+    ADDRESS,
+    customer,
+    operator,
+    start_stack,
+    stop_on_signals,
+    wait_ready,
+)
 
 SKU = "REVIEW-ITEM"
 
@@ -32,13 +38,7 @@ async def run(orders: int, concurrency: int) -> list[str]:
         worker = psutil.Process(stack.apps["orders"].pid)
         async with httpx.AsyncClient(base_url=stack.api, timeout=120) as api:
             await wait_ready(api)
-            op_token = (
-                await api.post(
-                    "/v1/auth/token",
-                    json={"email": "operator@example.com", "password": OPERATOR_PASSWORD},
-                )
-            ).json()
-            op = {"Authorization": f"Bearer {op_token['access_token']}"}
+            op = await operator(api)
             await api.post(
                 "/v1/products",
                 headers=op,
@@ -49,17 +49,7 @@ async def run(orders: int, concurrency: int) -> list[str]:
                     "price": {"amount": 150_000, "currency": "EUR"},
                 },
             )
-            email = f"open-{uuid.uuid4().hex[:6]}@example.com"
-            await api.post(
-                "/v1/auth/register",
-                json={"email": email, "password": "open orders 123", "name": "O"},
-            )
-            token = (
-                await api.post(
-                    "/v1/auth/token", json={"email": email, "password": "open orders 123"}
-                )
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = await customer(api, "open")
             body = {
                 "lines": [{"sku": SKU, "quantity": 1}],
                 "shipping_address": ADDRESS,

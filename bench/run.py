@@ -33,10 +33,9 @@ from temporalio.client import Client
 
 from bench.load import Result, Target, drive, mean, percentile
 from devstack.services import free_port
-from tests.chaos.run import OPERATOR_PASSWORD, ROOT, Stack, start_stack, stop_on_signals
+from tests.chaos.run import ROOT, Stack, customer, operator, start_stack, stop_on_signals
 
 SKU = "BENCH-ITEM"
-PASSWORD = "bench password 123"  # noqa: S105 - throwaway customers of a temporary stack
 KINDS = ("orders", "payments", "notifications")
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
@@ -87,9 +86,7 @@ async def _ready(url: str, timeout: float = 90) -> None:  # noqa: ASYNC109
 async def engine_target(url: str, customers: int) -> Target:
     """The operator's token, a product with plenty of stock, and `customers` customers."""
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-        login = {"email": "operator@example.com", "password": OPERATOR_PASSWORD}
-        token = (await http.post("/v1/auth/token", json=login)).json()["access_token"]
-        operator = {"Authorization": f"Bearer {token}"}
+        op = await operator(http)
         product = {
             "sku": SKU,
             "name": "Bench item",
@@ -97,20 +94,12 @@ async def engine_target(url: str, customers: int) -> Target:
             "price": {"amount": 400, "currency": "EUR"},
             "stock": 1_000_000,
         }
-        created = await http.post("/v1/products", json=product, headers=operator)
+        created = await http.post("/v1/products", json=product, headers=op)
         if created.status_code not in (201, 409):
             raise RuntimeError(f"cannot create {SKU}: {created.status_code} {created.text}")
 
-        async def customer(n: int) -> dict[str, str]:
-            email = f"bench-{n}-{uuid.uuid4().hex[:8]}@example.com"
-            user = {"email": email, "password": PASSWORD, "name": f"Bench {n}"}
-            (await http.post("/v1/auth/register", json=user)).raise_for_status()
-            login = {"email": email, "password": PASSWORD}
-            answer = (await http.post("/v1/auth/token", json=login)).json()
-            return {"Authorization": f"Bearer {answer['access_token']}"}
-
-        headers = [await customer(n) for n in range(customers)]
-    return Target("engine", url, headers, operator, SKU)
+        headers = [await customer(http, "bench") for _ in range(customers)]
+    return Target("engine", url, headers, op, SKU)
 
 
 async def _drained(client: Client, queue: str, timeout: float = 300) -> None:  # noqa: ASYNC109

@@ -201,18 +201,28 @@ class Script:
     intent: str  # "delivered" or "cancelled"
 
 
-async def _customer(api: httpx.AsyncClient) -> dict[str, str]:
-    email = f"chaos-{uuid.uuid4().hex[:10]}@example.com"
+async def login(api: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    """The bearer header of an account of an isolated stack (retried through outages)."""
+    token = await _retrying(
+        lambda: api.post("/v1/auth/token", json={"email": email, "password": password})
+    )
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+async def operator(api: httpx.AsyncClient) -> dict[str, str]:
+    return await login(api, "operator@example.com", OPERATOR_PASSWORD)
+
+
+async def customer(api: httpx.AsyncClient, prefix: str = "chaos") -> dict[str, str]:
+    """A new customer of an isolated stack, logged in."""
+    email = f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
     password = "chaos password 123"
     await _retrying(
         lambda: api.post(
             "/v1/auth/register", json={"email": email, "password": password, "name": "C"}
         )
     )
-    token = await _retrying(
-        lambda: api.post("/v1/auth/token", json={"email": email, "password": password})
-    )
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return await login(api, email, password)
 
 
 async def _status(api: httpx.AsyncClient, headers: dict[str, str], order_id: str) -> str:
@@ -222,7 +232,7 @@ async def _status(api: httpx.AsyncClient, headers: dict[str, str], order_id: str
 
 async def _drive(api: httpx.AsyncClient, op: dict[str, str], n: int, deadline: float) -> Script:
     """Place an order, wait for confirmation, then ship+deliver it or cancel it."""
-    headers = await _customer(api)
+    headers = await customer(api)
     key = str(uuid.uuid4())  # the shop retries with the same key: one order however often
     body = {
         "lines": [{"sku": "STICKER-PACK", "quantity": 1}],
@@ -345,13 +355,7 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
     try:
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
             await wait_ready(api)
-            token = await _retrying(
-                lambda: api.post(
-                    "/v1/auth/token",
-                    json={"email": "operator@example.com", "password": OPERATOR_PASSWORD},
-                )
-            )
-            op = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            op = await operator(api)
             deadline = time.monotonic() + (600 if full else 240)
             gate = asyncio.Semaphore(concurrency)
 

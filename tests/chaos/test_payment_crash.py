@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from aiohttp import ClientSession, web
 
 from devstack.services import free_port
-from tests.chaos.run import ADDRESS, start_stack, wait_ready
+from tests.chaos.run import ADDRESS, customer, start_stack, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -68,17 +67,7 @@ async def test_payments_worker_killed_mid_authorization_confirms_with_one_author
         stack.start_app("payments")
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
             await wait_ready(api)
-            email = f"crash-{uuid.uuid4().hex[:8]}@example.com"
-            await api.post(
-                "/v1/auth/register",
-                json={"email": email, "password": "crash password 12", "name": "C"},
-            )
-            token = (
-                await api.post(
-                    "/v1/auth/token", json={"email": email, "password": "crash password 12"}
-                )
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = await customer(api, "crash")
             placed = await api.post(
                 "/v1/orders",
                 headers=headers,
