@@ -62,24 +62,27 @@ async def stripe_webhook(
     if not order_id:
         return {"status": "ignored"}
 
-    async with services.engine.begin() as conn:
-        recorded = await conn.execute(
-            insert(stripe_events)
-            .values(id=event_id, type=event_type, payment_intent_id=intent_id)
-            .on_conflict_do_nothing()
-            .returning(stripe_events.c.id)
-        )
-        if recorded.first() is None:
-            return {"status": "duplicate"}
-        handle = services.temporal.get_workflow_handle(f"payment-{order_id}")
-        try:
+    try:
+        async with services.engine.begin() as conn:
+            recorded = await conn.execute(
+                insert(stripe_events)
+                .values(id=event_id, type=event_type, payment_intent_id=intent_id)
+                .on_conflict_do_nothing()
+                .returning(stripe_events.c.id)
+            )
+            if recorded.first() is None:
+                return {"status": "duplicate"}
+            handle = services.temporal.get_workflow_handle(f"payment-{order_id}")
+            # Any failure rolls the record back: Stripe redelivers and we try again.
             await handle.signal(
                 PaymentWorkflow.stripe_event, PaymentWebhook(event_id=event_id, type=event_type)
             )
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise  # rolls back: Stripe redelivers and we try again
-            log.info("stripe_event_without_payment", event_id=event_id, order_id=order_id)
-            return {"status": "ignored"}
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # No running payment: nothing to prompt, and nothing recorded, so a redelivery after
+        # the payment starts still reaches it.
+        log.info("stripe_event_without_payment", event_id=event_id, order_id=order_id)
+        return {"status": "ignored"}
     log.info("stripe_event_delivered", event_id=event_id, type=event_type, order_id=order_id)
     return {"status": "delivered"}

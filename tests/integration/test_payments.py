@@ -163,6 +163,8 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     order = (
         await api.post("/v1/orders", json=order_body({"STICKER-PACK": 1}), headers=headers)
     ).json()
+    # The order answers before its payment starts; a prompt needs a running payment.
+    await wait_for_status(api, headers, order["id"], "confirmed")
     body = event(order["id"])
 
     first = await api.post("/v1/webhooks/stripe", content=body, headers=signed(body))
@@ -170,6 +172,20 @@ async def test_the_same_event_delivered_twice_has_one_effect(
 
     assert first.json() == {"status": "delivered"}
     assert again.json() == {"status": "duplicate"}
+
+
+async def test_an_event_for_an_order_without_a_running_payment_is_ignored_unrecorded(
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
+) -> None:
+    body = event(f"ord_{uuid.uuid4().hex}")
+    before = await events_recorded(engine)
+
+    first = await api.post("/v1/webhooks/stripe", content=body, headers=signed(body))
+    again = await api.post("/v1/webhooks/stripe", content=body, headers=signed(body))
+
+    assert first.json() == again.json() == {"status": "ignored"}
+    assert await events_recorded(engine) == before
 
 
 async def test_unknown_event_types_are_accepted_and_ignored(
