@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.db import autocommit
 from adapters.tables import products
 
 MAX_ON_HAND = 1_000_000_000
@@ -28,6 +29,7 @@ class Catalogue:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)
 
     async def page(
         self, *, limit: int, query: str | None, after: str | None
@@ -45,11 +47,11 @@ class Catalogue:
             )
         if after is not None:
             stmt = stmt.where(products.c.sku > after)
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return [dict(row) for row in (await conn.execute(stmt)).mappings()]
 
     async def get_many(self, skus: list[str]) -> dict[str, dict[str, Any]]:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = await conn.execute(select(products).where(products.c.sku.in_(skus)))
             return {row["sku"]: dict(row) for row in rows.mappings()}
 

@@ -1,7 +1,22 @@
-"""The async SQLAlchemy engine, built from `DATABASE_URL`."""
+"""The async SQLAlchemy engine, built from `DATABASE_URL`.
+
+Round trips are the cost that matters here (each is a pair of system calls, and every order
+makes dozens), so:
+
+- **No pre-ping.** SQLAlchemy's asyncpg pre-ping is three round trips per checkout (BEGIN,
+  `;`, ROLLBACK). A checkout instead asks asyncpg whether the server closed the socket, which
+  is what a PostgreSQL restart or a terminated backend does, and takes a fresh connection if
+  so. A failure on a connection that still looked open invalidates the whole pool (the
+  dialect's disconnect handling), and the caller's retry gets new connections.
+- **`autocommit(engine)` for single statements.** A statement needs no BEGIN and COMMIT (or
+  ROLLBACK) around it to be atomic; `engine.begin()` remains for work that spans statements.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -20,9 +35,21 @@ def async_url(url: str) -> str:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """One pooled engine per process."""
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(settings.database_url),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, without BEGIN/COMMIT: for work that is one statement."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _refuse_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Hand out no connection whose socket the server closed; the pool tries another."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise exc.DisconnectionError("the server closed this connection")

@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.db import autocommit
 from adapters.order_store import LineRecord
 from adapters.tables import notifications, order_events, orders, users
 
@@ -65,7 +66,7 @@ class NotificationStore:
     """Claims, outcomes and the API's list of deliveries."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._engine = autocommit(engine)
 
     @staticmethod
     def _where(key: DeliveryKey) -> Any:
@@ -80,43 +81,48 @@ class NotificationStore:
     ) -> Claim:
         """Take the delivery for one attempt, for `lease`, unless it is sent or held.
 
-        A claim that outlived its lease belonged to an attempt that can no longer be
-        running (the lease exceeds the attempt's start-to-close timeout), so it is taken over.
+        One statement: the upsert locks the row and takes it only when it is neither sent
+        nor held by a live claim. A claim that outlived its lease belonged to an attempt that
+        can no longer be running (the lease exceeds the attempt's start-to-close timeout),
+        so it is taken over. Only a refused claim reads the row again, to say why.
         """
         c = notifications.c
+        new = insert(notifications).values(
+            order_id=key.order_id,
+            event=key.event,
+            channel=key.channel,
+            attempts=1,
+            claim_token=token,
+            claimed_until=func.now() + lease,
+            delivery_key=delivery_key,
+        )
+        take = new.on_conflict_do_update(
+            index_elements=[c.order_id, c.event, c.channel],
+            set_={
+                "status": "pending",
+                "attempts": c.attempts + 1,
+                "claim_token": new.excluded.claim_token,
+                "claimed_until": new.excluded.claimed_until,
+                "delivery_key": new.excluded.delivery_key,
+                "updated_at": func.now(),
+            },
+            where=and_(
+                c.status != "sent",
+                or_(c.claim_token.is_(None), c.claimed_until <= func.now()),
+            ),
+        ).returning(c.created_at)
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(notifications)
-                    .values(order_id=key.order_id, event=key.event, channel=key.channel)
-                    .on_conflict_do_nothing()
-                )
+            async with self._engine.connect() as conn:
+                taken = (await conn.execute(take)).first()
+                if taken is not None:
+                    return Claim(outcome="claimed", created_at=taken.created_at)
                 row = (
-                    await conn.execute(
-                        select(c.status, c.claim_token, c.claimed_until, c.created_at, func.now())
-                        .where(self._where(key))
-                        .with_for_update()
-                    )
+                    await conn.execute(select(c.status, c.created_at).where(self._where(key)))
                 ).one()
-                if row.status == "sent":
-                    return Claim(outcome="sent", created_at=row.created_at)
-                if row.claim_token is not None and row.claimed_until > row.now:
-                    return Claim(outcome="busy", created_at=row.created_at)
-                await conn.execute(
-                    update(notifications)
-                    .where(self._where(key))
-                    .values(
-                        status="pending",
-                        attempts=c.attempts + 1,
-                        claim_token=token,
-                        claimed_until=func.now() + lease,
-                        delivery_key=delivery_key,
-                        updated_at=func.now(),
-                    )
-                )
-                return Claim(outcome="claimed", created_at=row.created_at)
         except IntegrityError as error:  # the foreign key: no such order
             raise UnknownOrder(key.order_id) from error
+        outcome: Literal["sent", "busy"] = "sent" if row.status == "sent" else "busy"
+        return Claim(outcome=outcome, created_at=row.created_at)
 
     async def mark_sent(self, key: DeliveryKey) -> None:
         """The receiver accepted the message: unconditional, whoever holds the claim."""
@@ -148,7 +154,7 @@ class NotificationStore:
         where = and_(self._where(key), notifications.c.status != "sent")
         if token is not None:
             where = and_(where, notifications.c.claim_token == token)
-        async with self._engine.begin() as conn:
+        async with self._engine.connect() as conn:
             await conn.execute(
                 update(notifications).where(where).values(**values, updated_at=func.now())
             )
@@ -164,25 +170,26 @@ class NotificationStore:
 
     async def summary(self, order_id: str, event: str) -> OrderSummary:
         """The order, its customer and the event's latest data, for rendering a message."""
+        latest = (
+            select(order_events.c.data)
+            .where(and_(order_events.c.order_id == orders.c.id, order_events.c.type == event))
+            .order_by(order_events.c.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
         query = (
             select(
                 orders,
                 users.c.email,
                 users.c.name.label("customer_name"),
                 users.c.phone,
+                latest.label("event_data"),
             )
             .join(users, users.c.id == orders.c.customer_id)
             .where(orders.c.id == order_id)
         )
-        latest = (
-            select(order_events.c.data)
-            .where(and_(order_events.c.order_id == order_id, order_events.c.type == event))
-            .order_by(order_events.c.seq.desc())
-            .limit(1)
-        )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
-            if row is None:
-                raise UnknownOrder(order_id)
-            data = (await conn.execute(latest)).scalar()
-        return OrderSummary.model_validate({**dict(row), "event_data": data or {}})
+        if row is None:
+            raise UnknownOrder(order_id)
+        return OrderSummary.model_validate({**dict(row), "event_data": row.event_data or {}})

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import DateTime, Integer, String, and_, bindparam, column, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.db import autocommit
 from adapters.tables import order_events, orders
 
 
@@ -52,29 +53,60 @@ class TimelineEntry(BaseModel):
     data: dict[str, str | int | None]
 
 
+def _save_statement() -> Any:
+    """The row upsert (never to an older version) and the timeline append, one statement.
+
+    Built once: the caller only binds values. The timeline travels as one JSON array, so
+    a transition with any number of events is still one round trip.
+    """
+    upsert = insert(orders).values({c.name: bindparam(c.name, type_=c.type) for c in orders.c})
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[orders.c.id],
+        set_={
+            c.name: upsert.excluded[c.name] for c in orders.c if c.name not in ("id", "created_at")
+        },
+        where=orders.c.version < upsert.excluded.version,
+    )
+    entries = (
+        func.jsonb_to_recordset(bindparam("timeline", type_=JSONB))
+        .table_valued(
+            column("seq", Integer),
+            column("type", String),
+            column("at", DateTime(timezone=True)),
+            column("data", JSONB),
+        )
+        .render_derived(with_types=True)
+    )
+    events = select(
+        bindparam("event_order_id", type_=String),
+        entries.c.seq,
+        entries.c.type,
+        entries.c.at,
+        entries.c.data,
+    ).select_from(entries)
+    return (
+        insert(order_events)
+        .from_select(["order_id", "seq", "type", "at", "data"], events)
+        .on_conflict_do_nothing()
+        .add_cte(upsert.cte("saved"))
+    )
+
+
+SAVE = _save_statement()
+
+
 class OrderStore:
     """Writes are idempotent (activity retries) and never move an order back in time."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._engine = autocommit(engine)
 
     async def save(self, record: OrderRecord, timeline: list[TimelineEntry]) -> None:
-        row = record.model_dump(mode="json")
-        row["lines"] = [line.model_dump() for line in record.lines]
-        row["created_at"], row["updated_at"] = record.created_at, record.updated_at
-        stmt = insert(orders).values(row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[orders.c.id],
-            set_={k: stmt.excluded[k] for k in row if k not in ("id", "created_at")},
-            where=orders.c.version < stmt.excluded.version,
-        )
-        async with self._engine.begin() as conn:
-            await conn.execute(stmt)
-            if timeline:
-                await conn.execute(
-                    insert(order_events).on_conflict_do_nothing(),
-                    [{**entry.model_dump(), "order_id": record.id} for entry in timeline],
-                )
+        row = record.model_dump()
+        row["event_order_id"] = record.id
+        row["timeline"] = [entry.model_dump(mode="json") for entry in timeline]
+        async with self._engine.connect() as conn:
+            await conn.execute(SAVE, row)
 
     async def get(self, order_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:

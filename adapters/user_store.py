@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.db import autocommit
 from adapters.tables import users
 
 
@@ -17,6 +18,7 @@ class UserStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = autocommit(engine)
 
     async def create(
         self,
@@ -47,12 +49,12 @@ class UserStore:
 
     async def by_email(self, email: str) -> dict[str, Any] | None:
         query = select(users).where(func.lower(users.c.email) == email.lower())
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
             return dict(row) if row else None
 
     async def by_id(self, user_id: str) -> dict[str, Any] | None:
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
                 (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
             )

@@ -1,0 +1,107 @@
+"""The read model's writes against PostgreSQL: one statement, idempotent, never backwards."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.order_store import LineRecord, OrderRecord, OrderStore, TimelineEntry
+from adapters.tables import order_events, orders, users
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+async def a_customer(engine: AsyncEngine) -> str:
+    customer_id = f"cus_{uuid.uuid4().hex[:12]}"
+    async with engine.begin() as conn:
+        await conn.execute(
+            users.insert().values(
+                id=customer_id,
+                email=f"{customer_id}@example.com",
+                name="Ada",
+                password_hash="not-a-login",
+            )
+        )
+    return customer_id
+
+
+def record(order_id: str, customer_id: str, status: str, version: int) -> OrderRecord:
+    return OrderRecord(
+        id=order_id,
+        customer_id=customer_id,
+        status=status,
+        currency="EUR",
+        total=2500,
+        lines=[LineRecord(sku="MUG", name="Mug", quantity=1, unit_price=2500, total=2500)],
+        shipping_address={"name": "Ada", "line2": None},
+        payment_status="authorized" if version > 1 else "pending",
+        shipment={"carrier": "DHL", "tracking_number": "1"} if status == "shipped" else None,
+        version=version,
+        created_at=T0,
+        updated_at=T0 + timedelta(minutes=version),
+    )
+
+
+def entry(seq: int, kind: str) -> TimelineEntry:
+    return TimelineEntry(seq=seq, type=kind, at=T0 + timedelta(minutes=seq), data={"n": seq})
+
+
+async def stored(engine: AsyncEngine, order_id: str) -> tuple[dict[str, object], list[object]]:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(orders).where(orders.c.id == order_id))).mappings().one()
+        events = (
+            await conn.execute(
+                select(order_events.c.seq, order_events.c.type, order_events.c.at)
+                .where(order_events.c.order_id == order_id)
+                .order_by(order_events.c.seq)
+            )
+        ).all()
+    return dict(row), [tuple(e) for e in events]
+
+
+async def test_a_new_order_and_its_events_are_written_together(engine: AsyncEngine) -> None:
+    store, order_id = OrderStore(engine), uuid.uuid4().hex[:12]
+    first = record(order_id, await a_customer(engine), "accepted", 1)
+
+    await store.save(first, [entry(1, "order_placed"), entry(2, "order_accepted")])
+
+    row, events = await stored(engine, order_id)
+    assert OrderRecord.model_validate(row) == first
+    assert events == [
+        (1, "order_placed", T0 + timedelta(minutes=1)),
+        (2, "order_accepted", T0 + timedelta(minutes=2)),
+    ]
+
+
+async def test_a_retried_save_changes_nothing(engine: AsyncEngine) -> None:
+    store, order_id = OrderStore(engine), uuid.uuid4().hex[:12]
+    first = record(order_id, await a_customer(engine), "accepted", 1)
+
+    await store.save(first, [entry(1, "order_accepted")])
+    await store.save(first, [entry(1, "order_accepted")])
+
+    row, events = await stored(engine, order_id)
+    assert OrderRecord.model_validate(row) == first
+    assert events == [(1, "order_accepted", T0 + timedelta(minutes=1))]
+
+
+async def test_an_older_version_never_overwrites_a_newer_but_its_events_are_kept(
+    engine: AsyncEngine,
+) -> None:
+    store, order_id = OrderStore(engine), uuid.uuid4().hex[:12]
+    customer_id = await a_customer(engine)
+    newer = record(order_id, customer_id, "shipped", 3)
+
+    await store.save(newer, [entry(3, "order_shipped")])
+    await store.save(record(order_id, customer_id, "confirmed", 2), [entry(2, "order_confirmed")])
+    await store.save(newer, [])
+
+    row, events = await stored(engine, order_id)
+    assert OrderRecord.model_validate(row) == newer
+    assert [seq for seq, _, _ in events] == [2, 3]
