@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
@@ -20,6 +21,8 @@ class Mailer:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._hostname: str | None = None
+        """What EHLO says: looked up once, not (in a thread) on every connection."""
 
     @property
     def sender(self) -> str:
@@ -32,8 +35,11 @@ class Mailer:
         the message, so the caller records it there, before QUIT or anything else can fail.
         """
         s = self._settings
+        if self._hostname is None:
+            self._hostname = await asyncio.to_thread(socket.getfqdn)
         smtp = aiosmtplib.SMTP(
             hostname=s.smtp_host,
+            local_hostname=self._hostname,
             port=s.smtp_port,
             username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
