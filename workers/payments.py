@@ -58,8 +58,6 @@ async def build(client: Client, settings: Settings) -> Worker:
             acts.refresh_payment,
             reconciliation.reconcile_payments,
         ],
-        # Shared by every payments worker: Stripe's rate limit is per account.
-        max_task_queue_activities_per_second=settings.stripe_rate_per_second,
         **worker_options(settings, PAYMENTS_QUEUE),
     )
 

@@ -30,7 +30,7 @@ from temporalio.worker import PollerBehavior, PollerBehaviorSimpleMaximum, Worke
 from adapters import tracing
 from adapters.logs import configure_logging
 from adapters.settings import Settings, get_settings
-from adapters.temporal import connect
+from adapters.temporal import PAYMENTS_QUEUE, connect
 
 log = structlog.get_logger()
 
@@ -46,10 +46,16 @@ class WorkerOptions(TypedDict):
     workflow_task_poller_behavior: PollerBehavior
     activity_task_poller_behavior: PollerBehavior
     build_id: str | None
+    max_task_queue_activities_per_second: float | None
 
 
 def worker_options(settings: Settings, queue: str) -> WorkerOptions:
-    """Concurrency, pollers, build id and shutdown grace for `queue`'s worker."""
+    """Concurrency, pollers, build id, shutdown grace and rate limit for `queue`'s worker.
+
+    The payments queue is rate-limited (SPEC §4): Stripe's limit is per account, so Temporal
+    enforces it across every payments worker. The price: the SDK then dispatches no activity
+    of that queue eagerly (in the workflow task's answer), each goes through matching.
+    """
     activities: int = getattr(settings, f"{queue}_max_concurrent_activities")
     pollers = PollerBehaviorSimpleMaximum(maximum=max(2, settings.worker_max_pollers))
     return WorkerOptions(
@@ -59,6 +65,9 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
         workflow_task_poller_behavior=pollers,
         activity_task_poller_behavior=pollers,
         build_id=settings.worker_build_id or None,
+        max_task_queue_activities_per_second=(
+            settings.stripe_rate_per_second if queue == PAYMENTS_QUEUE else None
+        ),
     )
 
 
