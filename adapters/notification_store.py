@@ -7,11 +7,11 @@ talk to the SMTP server or the HTTP receiver at the same time (activities/notifi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Interval, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -62,19 +62,88 @@ class UnknownOrder(Exception):
     """A delivery names an order the read model does not have."""
 
 
+# Statements are built once and only bound per call: building one (and its cache key) for
+# every message cost more CPU than the message's whole PostgreSQL round trip.
+_c = notifications.c
+_KEY = and_(
+    _c.order_id == bindparam("key_order_id"),
+    _c.event == bindparam("key_event"),
+    _c.channel == bindparam("key_channel"),
+)
+_new = insert(notifications).values(
+    order_id=bindparam("key_order_id"),
+    event=bindparam("key_event"),
+    channel=bindparam("key_channel"),
+    attempts=1,
+    claim_token=bindparam("token"),
+    claimed_until=func.now() + bindparam("lease", type_=Interval),
+    delivery_key=bindparam("delivery"),
+)
+TAKE = _new.on_conflict_do_update(
+    index_elements=[_c.order_id, _c.event, _c.channel],
+    set_={
+        "status": "pending",
+        "attempts": _c.attempts + 1,
+        "claim_token": _new.excluded.claim_token,
+        "claimed_until": _new.excluded.claimed_until,
+        "delivery_key": _new.excluded.delivery_key,
+        "updated_at": func.now(),
+    },
+    where=and_(
+        _c.status != "sent",
+        or_(_c.claim_token.is_(None), _c.claimed_until <= func.now()),
+    ),
+).returning(_c.created_at)
+"""Take the delivery unless it is sent or held by a live claim; returns nothing if refused."""
+HELD = select(_c.status, _c.created_at).where(_KEY)
+_UNSENT = update(notifications).where(_KEY, _c.status != "sent")
+SENT = _UNSENT.values(
+    status="sent", sent_at=func.now(), claim_token=None, claimed_until=None, updated_at=func.now()
+)
+RELEASE = _UNSENT.where(_c.claim_token == bindparam("token")).values(
+    last_error=bindparam("error"), claim_token=None, claimed_until=None, updated_at=func.now()
+)
+FAILED = _UNSENT.values(
+    status="failed",
+    last_error=bindparam("error"),
+    claim_token=None,
+    claimed_until=None,
+    updated_at=func.now(),
+)
+_latest = (
+    select(order_events.c.data)
+    .where(order_events.c.order_id == orders.c.id, order_events.c.type == bindparam("event"))
+    .order_by(order_events.c.seq.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+SUMMARY = (
+    select(
+        orders,
+        users.c.email,
+        users.c.name.label("customer_name"),
+        users.c.phone,
+        _latest.label("event_data"),
+    )
+    .join(users, users.c.id == orders.c.customer_id)
+    .where(orders.c.id == bindparam("order_id"))
+)
+
+
+def _key(key: DeliveryKey, **params: Any) -> dict[str, Any]:
+    return {
+        "key_order_id": key.order_id,
+        "key_event": key.event,
+        "key_channel": key.channel,
+        **params,
+    }
+
+
 class NotificationStore:
     """Claims, outcomes and the API's list of deliveries."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = autocommit(engine)
-
-    @staticmethod
-    def _where(key: DeliveryKey) -> Any:
-        return and_(
-            notifications.c.order_id == key.order_id,
-            notifications.c.event == key.event,
-            notifications.c.channel == key.channel,
-        )
 
     async def claim(
         self, key: DeliveryKey, token: str, lease: timedelta, delivery_key: str
@@ -86,39 +155,14 @@ class NotificationStore:
         can no longer be running (the lease exceeds the attempt's start-to-close timeout),
         so it is taken over. Only a refused claim reads the row again, to say why.
         """
-        c = notifications.c
-        new = insert(notifications).values(
-            order_id=key.order_id,
-            event=key.event,
-            channel=key.channel,
-            attempts=1,
-            claim_token=token,
-            claimed_until=func.now() + lease,
-            delivery_key=delivery_key,
-        )
-        take = new.on_conflict_do_update(
-            index_elements=[c.order_id, c.event, c.channel],
-            set_={
-                "status": "pending",
-                "attempts": c.attempts + 1,
-                "claim_token": new.excluded.claim_token,
-                "claimed_until": new.excluded.claimed_until,
-                "delivery_key": new.excluded.delivery_key,
-                "updated_at": func.now(),
-            },
-            where=and_(
-                c.status != "sent",
-                or_(c.claim_token.is_(None), c.claimed_until <= func.now()),
-            ),
-        ).returning(c.created_at)
         try:
             async with self._engine.connect() as conn:
-                taken = (await conn.execute(take)).first()
-                if taken is not None:
-                    return Claim(outcome="claimed", created_at=taken.created_at)
-                row = (
-                    await conn.execute(select(c.status, c.created_at).where(self._where(key)))
-                ).one()
+                taken = await conn.execute(
+                    TAKE, _key(key, token=token, lease=lease, delivery=delivery_key)
+                )
+                if (took := taken.first()) is not None:
+                    return Claim(outcome="claimed", created_at=took.created_at)
+                row = (await conn.execute(HELD, _key(key))).one()
         except IntegrityError as error:  # the foreign key: no such order
             raise UnknownOrder(key.order_id) from error
         outcome: Literal["sent", "busy"] = "sent" if row.status == "sent" else "busy"
@@ -126,38 +170,19 @@ class NotificationStore:
 
     async def mark_sent(self, key: DeliveryKey) -> None:
         """The receiver accepted the message: unconditional, whoever holds the claim."""
-        await self._set(
-            key,
-            status="sent",
-            sent_at=datetime.now(UTC),
-            claim_token=None,
-            claimed_until=None,
-        )
+        await self._run(SENT, _key(key))
 
     async def release(self, key: DeliveryKey, token: str, error: str) -> None:
         """The attempt failed before the receiver accepted: record why, free the delivery."""
-        await self._set(
-            key,
-            token=token,
-            last_error=error,
-            claim_token=None,
-            claimed_until=None,
-        )
+        await self._run(RELEASE, _key(key, token=token, error=error))
 
     async def mark_failed(self, key: DeliveryKey, error: str) -> None:
         """Retries ran out; a row that was sent after all stays sent."""
-        await self._set(
-            key, status="failed", last_error=error, claim_token=None, claimed_until=None
-        )
+        await self._run(FAILED, _key(key, error=error))
 
-    async def _set(self, key: DeliveryKey, *, token: str | None = None, **values: Any) -> None:
-        where = and_(self._where(key), notifications.c.status != "sent")
-        if token is not None:
-            where = and_(where, notifications.c.claim_token == token)
+    async def _run(self, statement: Any, params: dict[str, Any]) -> None:
         async with self._engine.connect() as conn:
-            await conn.execute(
-                update(notifications).where(where).values(**values, updated_at=func.now())
-            )
+            await conn.execute(statement, params)
 
     async def for_order(self, order_id: str) -> list[dict[str, Any]]:
         query = (
@@ -170,26 +195,9 @@ class NotificationStore:
 
     async def summary(self, order_id: str, event: str) -> OrderSummary:
         """The order, its customer and the event's latest data, for rendering a message."""
-        latest = (
-            select(order_events.c.data)
-            .where(and_(order_events.c.order_id == orders.c.id, order_events.c.type == event))
-            .order_by(order_events.c.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        query = (
-            select(
-                orders,
-                users.c.email,
-                users.c.name.label("customer_name"),
-                users.c.phone,
-                latest.label("event_data"),
-            )
-            .join(users, users.c.id == orders.c.customer_id)
-            .where(orders.c.id == order_id)
-        )
         async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
+            found = await conn.execute(SUMMARY, {"order_id": order_id, "event": event})
+            row = found.mappings().first()
         if row is None:
             raise UnknownOrder(order_id)
         return OrderSummary.model_validate({**dict(row), "event_data": row.event_data or {}})
