@@ -5,12 +5,15 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db import autocommit
 from adapters.tables import products
+
+BY_SKUS = select(products).where(products.c.sku.in_(bindparam("skus", expanding=True)))
+"""Every order prices its lines with this: built once, bound per call."""
 
 MAX_ON_HAND = 1_000_000_000
 """Stock adjustments stop here, far from the 32-bit column's limit."""
@@ -52,7 +55,7 @@ class Catalogue:
 
     async def get_many(self, skus: list[str]) -> dict[str, dict[str, Any]]:
         async with self._reads.connect() as conn:
-            rows = await conn.execute(select(products).where(products.c.sku.in_(skus)))
+            rows = await conn.execute(BY_SKUS, {"skus": skus})
             return {row["sku"]: dict(row) for row in rows.mappings()}
 
     async def get(self, sku: str) -> dict[str, Any] | None:

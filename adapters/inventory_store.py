@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.tables import products, reservations
+
+# Built once, bound per call (building a statement costs about what its round trip does).
+# Row locks are taken in sku order: concurrent orders queue up instead of deadlocking.
+LOCK = (
+    select(products)
+    .where(products.c.sku.in_(bindparam("skus", expanding=True)))
+    .order_by(products.c.sku)
+    .with_for_update()
+)
+RESERVED = select(reservations.c.sku).where(reservations.c.order_id == bindparam("order")).limit(1)
+_stock = update(products).where(products.c.sku == bindparam("line_sku"))
+TAKE = _stock.values(reserved=products.c.reserved + bindparam("units"), updated_at=func.now())
+GIVE_BACK = _stock.values(reserved=products.c.reserved - bindparam("units"), updated_at=func.now())
+SHIP = _stock.values(
+    reserved=products.c.reserved - bindparam("units"),
+    on_hand=products.c.on_hand - bindparam("units"),
+    updated_at=func.now(),
+)
+SETTLE = (
+    update(reservations)
+    .where(reservations.c.order_id == bindparam("order"), reservations.c.status == "reserved")
+    .values(status=bindparam("settled"), updated_at=func.now())
+    .returning(reservations.c.sku, reservations.c.quantity)
+)
 
 
 @dataclass(frozen=True)
@@ -46,19 +70,7 @@ class InventoryStore:
         skus = sorted(sku for sku, _ in wanted)
         quantities = dict(wanted)
         async with self._engine.begin() as conn:
-            # Row locks in sku order: concurrent orders queue up instead of deadlocking.
-            rows = (
-                (
-                    await conn.execute(
-                        select(products)
-                        .where(products.c.sku.in_(skus))
-                        .order_by(products.c.sku)
-                        .with_for_update()
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            rows = (await conn.execute(LOCK, {"skus": skus})).mappings().all()
             by_sku = {row["sku"]: row for row in rows}
             priced = [
                 PricedLine(
@@ -71,7 +83,7 @@ class InventoryStore:
                 for sku, _ in wanted
                 if sku in by_sku
             ]
-            if await self._already_reserved(conn, order_id):
+            if (await conn.execute(RESERVED, {"order": order_id})).first() is not None:
                 return Reservation(lines=priced)
             unknown = [sku for sku in skus if sku not in by_sku]
             short = [
@@ -82,12 +94,7 @@ class InventoryStore:
             ]
             if unknown or short:
                 return Reservation(out_of_stock=short, unknown_skus=unknown)
-            for sku in skus:
-                await conn.execute(
-                    update(products)
-                    .where(products.c.sku == sku)
-                    .values(reserved=products.c.reserved + quantities[sku], updated_at=func.now())
-                )
+            await conn.execute(TAKE, [{"line_sku": sku, "units": quantities[sku]} for sku in skus])
             await conn.execute(
                 insert(reservations),
                 [{"order_id": order_id, "sku": sku, "quantity": quantities[sku]} for sku in skus],
@@ -104,28 +111,11 @@ class InventoryStore:
 
     async def _settle(self, order_id: str, status: str, *, on_hand_change: bool) -> int:
         async with self._engine.begin() as conn:
-            settled = (
+            found = await conn.execute(SETTLE, {"order": order_id, "settled": status})
+            settled = sorted(found.all())
+            if settled:
                 await conn.execute(
-                    update(reservations)
-                    .where(
-                        and_(
-                            reservations.c.order_id == order_id, reservations.c.status == "reserved"
-                        )
-                    )
-                    .values(status=status, updated_at=func.now())
-                    .returning(reservations.c.sku, reservations.c.quantity)
+                    SHIP if on_hand_change else GIVE_BACK,
+                    [{"line_sku": sku, "units": quantity} for sku, quantity in settled],
                 )
-            ).all()
-            for sku, quantity in sorted(settled):
-                values = {"reserved": products.c.reserved - quantity, "updated_at": func.now()}
-                if on_hand_change:
-                    values["on_hand"] = products.c.on_hand - quantity
-                await conn.execute(update(products).where(products.c.sku == sku).values(values))
             return sum(quantity for _, quantity in settled)
-
-    @staticmethod
-    async def _already_reserved(conn: AsyncConnection, order_id: str) -> bool:
-        found = await conn.execute(
-            select(reservations.c.sku).where(reservations.c.order_id == order_id).limit(1)
-        )
-        return found.first() is not None

@@ -93,6 +93,8 @@ def _save_statement() -> Any:
 
 
 SAVE = _save_statement()
+GET = select(orders).where(orders.c.id == bindparam("order"))
+"""Every status poll reads this: built once, bound per call."""
 
 
 class OrderStore:
@@ -110,8 +112,7 @@ class OrderStore:
 
     async def get(self, order_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(orders).where(orders.c.id == order_id))).mappings()
-            found = row.first()
+            found = (await conn.execute(GET, {"order": order_id})).mappings().first()
             return dict(found) if found else None
 
     async def page(
