@@ -7,7 +7,9 @@ authorize and capture and talking to its parent by signals; one notification chi
 customer event (accepted, confirmed, shipped, delivered) doing send_email, started without
 waiting for each start to be acknowledged (as the engine does); the same
 search-attribute upserts and timers; update-with-start for `accepted`, updates for ship and
-deliver. Every activity returns at once, so what is left is Temporal, the SDK and HTTP.
+deliver. The payments queue is rate-limited like the engine's (`worker_options`), so its
+activities are not dispatched eagerly on either side. Every activity returns at once, so
+what is left is Temporal, the SDK and HTTP.
 """
 
 from __future__ import annotations

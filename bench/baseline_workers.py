@@ -1,7 +1,8 @@
 """`python -m bench.baseline_workers orders|payments|notifications`: one no-op worker.
 
 One process per queue, like the engine's workers, built with the same client, data converter
-and `worker_options` (so WORKER_MAX_POLLERS and friends apply to both sides). The queue
+and `worker_options` (so WORKER_MAX_POLLERS and friends, and the payments queue's rate
+limit, apply to both sides). The queue
 names come from BENCH_ORDERS_QUEUE, BENCH_PAYMENTS_QUEUE and BENCH_NOTIFICATIONS_QUEUE.
 """
 

@@ -44,6 +44,10 @@ class Result:
     place: list[float] = field(default_factory=list)
     end_to_end: list[float] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    steps: dict[str, list[float]] = field(
+        default_factory=lambda: {"place": [], "confirm": [], "ship": [], "deliver": []}
+    )
+    """Where an order's time goes: POST, waiting for `confirmed`, shipping, delivery."""
 
     @property
     def rate(self) -> float:
@@ -98,6 +102,15 @@ async def one_order(http: httpx.AsyncClient, target: Target, n: int, result: Res
     placed = _expect(await http.post("/v1/orders", json=body, headers=customer), 201)
     result.place.append(time.perf_counter() - started)
     result.ids.append(str(placed["id"]))
+    mark = started
+
+    def step(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        result.steps[name].append(now - mark)
+        mark = now
+
+    step("place")
     order = f"/v1/orders/{placed['id']}"
     status = placed["status"]
     while status != "confirmed":
@@ -105,13 +118,16 @@ async def one_order(http: httpx.AsyncClient, target: Target, n: int, result: Res
             raise LoadError(f"{order} became {status}")
         await asyncio.sleep(POLL)
         status = _expect(await _get(http, order, target.operator), 200)["status"]
+    step("confirm")
     shipment = {"carrier": "DHL", "tracking_number": f"BENCH{n}"}
     shipped = await http.post(f"{order}/shipments", json=shipment, headers=target.operator)
     if _expect(shipped, 200)["status"] != "shipped":
         raise LoadError(f"{order} did not ship: {shipped.text[:300]}")
+    step("ship")
     delivered = await http.post(f"{order}/delivery", headers=target.operator)
     if _expect(delivered, 200)["status"] != "delivered":
         raise LoadError(f"{order} was not delivered: {delivered.text[:300]}")
+    step("deliver")
     result.end_to_end.append(time.perf_counter() - started)
 
 

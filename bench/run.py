@@ -166,6 +166,8 @@ def merge(results: list[Result]) -> Result:
         total.place += r.place
         total.end_to_end += r.end_to_end
         total.ids += r.ids
+        for name, values in r.steps.items():
+            total.steps[name] += values
     return total
 
 
@@ -185,6 +187,10 @@ def report(name: str, result: Result, shape_of: Shape) -> None:
         f"p99={percentile(result.end_to_end, 99) * ms:.0f} ms "
         f"mean={mean(result.end_to_end) * ms:.0f} ms"
     )
+    steps = ", ".join(
+        f"{step} {percentile(values, 50) * ms:.0f}" for step, values in result.steps.items()
+    )
+    print(f"  step p50 (ms): {steps}")
     print(
         f"  per order: {shape_of.workflows} workflows, {shape_of.activities} activities, "
         f"{shape_of.local_activities} local activities, {shape_of.updates} updates, "

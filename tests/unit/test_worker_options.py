@@ -1,0 +1,17 @@
+"""What the settings decide for each queue's worker."""
+
+from __future__ import annotations
+
+from adapters.settings import Settings
+from workers.runner import worker_options
+
+
+def test_only_the_payments_queue_is_rate_limited() -> None:
+    settings = Settings(_env_file=None, stripe_rate_per_second=7.5)  # type: ignore[call-arg]
+
+    limits = {
+        queue: worker_options(settings, queue)["max_task_queue_activities_per_second"]
+        for queue in ("orders", "payments", "notifications")
+    }
+
+    assert limits == {"orders": None, "payments": 7.5, "notifications": None}
