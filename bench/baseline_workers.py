@@ -24,7 +24,7 @@ from bench.baseline import (
     BaselinePaymentWorkflow,
     NoOpActivities,
 )
-from workers.runner import compile_bytecode, worker_options
+from workers.runner import compile_bytecode, run, worker_options
 
 SHAPE = {
     "orders": (BaselineOrderWorkflow, ["reserve_stock", "record_order", "commit_stock"]),
@@ -54,4 +54,4 @@ async def serve(kind: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    run(serve(sys.argv[1]))
