@@ -1,16 +1,19 @@
 """`make bench`: orders per second through the HTTP API, beside a same-shape no-op baseline.
 
-    python -m bench.run [--orders 500] [--concurrency 20] [--rounds 1] [--warmup 10]
+    python -m bench.run [--orders 500] [--concurrency 20] [--rounds 2] [--warmup 10]
 
 One isolated stack (tests/chaos/run.py's `start_stack`: Temporal dev server, localstripe,
 SMTP sink, embedded PostgreSQL, the three workers and the API on free ports in a temporary
 folder) also hosts the baseline: three no-op workers on their own queues and a bare HTTP
-edge (bench/baseline_api.py), on the same Temporal server. Each round drives the baseline,
-then the engine, with the same load driver (bench/load.py). An order's time runs from its
-POST to its delivery answer; the run's wall time also waits until every notification
-workflow of its queue has finished. The last line is `ratio=<engine ÷ baseline orders/s>`.
-Engine knobs (DATABASE_POOL_SIZE, WORKER_MAX_POLLERS, LOG_LEVEL, ...) come from the
-environment and reach both sides where they apply (pollers and slots).
+edge (bench/baseline_api.py), on the same Temporal server. `--orders` per side are split
+over `--rounds`; the sides take turns going first (baseline, engine, engine, baseline, ...)
+because every round leaves the dev server's database larger and each later phase slower
+(measured: about a fifth from one round to the next), so a fixed order would hand that
+drift to one side. An order's time runs from its POST to its delivery answer; a phase's
+wall time also waits until every notification workflow of its queue has finished. The
+last line is `ratio=<engine ÷ baseline orders/s>`, over all rounds. Engine knobs
+(DATABASE_POOL_SIZE, WORKER_MAX_POLLERS, LOG_LEVEL, ...) come from the environment and
+reach both sides where they apply (pollers, slots and rate limits).
 """
 
 from __future__ import annotations
@@ -160,6 +163,12 @@ async def shape(client: Client, workflow_id: str) -> Shape:
     return found
 
 
+def schedule(orders: int, rounds: int) -> list[tuple[int, tuple[str, str]]]:
+    """Orders per round and the sides' turns: baseline first, then engine first, and so on."""
+    turns = (("baseline", "engine"), ("engine", "baseline"))
+    return [(orders // rounds + (n < orders % rounds), turns[n % 2]) for n in range(rounds)]
+
+
 def merge(results: list[Result]) -> Result:
     total = Result(sum(r.orders for r in results), sum(r.wall for r in results))
     for r in results:
@@ -215,11 +224,12 @@ async def bench(orders: int, concurrency: int, rounds: int, warmup: int) -> floa
         }
         for target, _ in sides.values():
             await drive(target, warmup, min(concurrency, warmup))
-        print(f"bench: {rounds} round(s) of {orders} orders at concurrency {concurrency}")
+        print(f"bench: {orders} orders per side in {rounds} round(s) at concurrency {concurrency}")
         results: dict[str, list[Result]] = {name: [] for name in sides}
-        for n in range(rounds):
-            for name, (target, notifications) in sides.items():
-                run = await measure(target, client, notifications, orders, concurrency)
+        for n, (count, turns) in enumerate(schedule(orders, rounds)):
+            for name in turns:
+                target, notifications = sides[name]
+                run = await measure(target, client, notifications, count, concurrency)
                 results[name].append(run)
                 print(f"bench: round {n + 1} {name} {run.rate:.2f} orders/s", flush=True)
         totals = {name: merge(runs) for name, runs in results.items()}
@@ -238,9 +248,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=1, help="baseline, engine; repeated")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="the sides take turns going first; even is fair"
+    )
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured orders per side")
     args = parser.parse_args()
+    if not 1 <= args.rounds <= args.orders:
+        parser.error("--rounds must be between 1 and --orders")
     stop_on_signals()
     ratio = asyncio.run(bench(args.orders, args.concurrency, args.rounds, args.warmup))
     print(f"ratio={ratio:.2f}")
