@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -46,6 +47,7 @@ def run() -> int:
     """Run the stack until interrupted; the process exit code."""
     settings = Settings()
     started: list[Service] = []
+    _stopping.clear()
     _on_signals(_interrupt)
     try:
         _run(settings, started)
@@ -59,7 +61,7 @@ def run() -> int:
         say("devstack", f"!!! start-up failed: {failed}")
         return 1
     finally:
-        _on_signals(_already_stopping)
+        _stopping.set()  # from here on a signal only says so (see _interrupt)
         _stop_all(started)
     return 0  # unreachable: _run returns only by an exception
 
@@ -242,9 +244,17 @@ def _on_signals(handler: signal._HANDLER) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+_stopping = threading.Event()
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """The first signal interrupts whatever runs; later ones must not interrupt the stop.
+
+    They come in pairs: Ctrl-C signals the whole foreground group and make then passes the
+    signal on to its child, so a second one used to land inside the clean-up and leave
+    every service running."""
+    if _stopping.is_set():
+        say("devstack", "already stopping, please wait")
+        return
+    _stopping.set()
     raise Interrupted
-
-
-def _already_stopping(signum: int, frame: FrameType | None) -> None:
-    say("devstack", "already stopping, please wait")
