@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import text
 
 from adapters.db import autocommit, create_engine
 from adapters.settings import Settings
 
 
-async def test_a_connection_the_server_closed_is_replaced_at_checkout(settings: Settings) -> None:
+@pytest.mark.parametrize("mode", ["transactional", "autocommit"])
+async def test_a_connection_the_server_closed_is_replaced_at_checkout(
+    settings: Settings, mode: str
+) -> None:
     engine = create_engine(settings)
     admin = create_engine(settings)
+    user = engine if mode == "transactional" else autocommit(engine)
     try:
-        async with engine.connect() as conn:
+        async with user.connect() as conn:
             victim = (await conn.execute(text("select pg_backend_pid()"))).scalar_one()
         async with admin.connect() as conn:  # as a restart would, for this one backend
             await conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": victim})
         await asyncio.sleep(0.2)  # the loop reads the server's goodbye and the EOF
 
-        async with engine.connect() as conn:
+        async with user.connect() as conn:
             now = (await conn.execute(text("select pg_backend_pid()"))).scalar_one()
 
         assert now != victim
