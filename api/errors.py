@@ -8,6 +8,8 @@ failing fields in `errors`. Every 401 carries `WWW-Authenticate: Bearer`.
     DomainError          from `domain/`, mapped by DOMAIN_STATUS
     RequestValidationError  422 validation-error or malformed-json
     HTTPException        Starlette's own (404 unknown route, 405, 413 body too large)
+    OSError, DBAPIError  503 unavailable with Retry-After when the database does not answer
+                         (refused, or the connection died under the statement)
     Exception            500 internal-error, logged, never detailed
 """
 
@@ -21,11 +23,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError
 
 log = structlog.get_logger()
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 asks a client to wait: about what a PostgreSQL restart takes."""
 
 DOMAIN_STATUS = {
     "out-of-stock": 409,
@@ -174,6 +180,19 @@ def install(app: FastAPI) -> None:
         slug = _SLUGS.get(exc.status_code, "error")
         return problem_response(
             exc.status_code, slug, str(exc.detail), headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(DBAPIError)
+    async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+            return await _unexpected(request, exc)  # a statement's own error: ours to fix
+        log.warning("dependency_unavailable", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            503,
+            "unavailable",
+            "a dependency does not answer; try again shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @app.exception_handler(Exception)

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
 
 from adapters.settings import Settings
 from tests.integration.apps import app_client
@@ -188,3 +190,31 @@ async def test_the_openapi_document_describes_problems_and_examples(
         ]
         == "/v1/auth/token"
     )
+
+
+async def test_a_database_that_does_not_answer_is_a_503_problem_with_retry_after(
+    settings: Settings,
+) -> None:
+    dead = "postgresql+asyncpg://postgres@127.0.0.1:9/nothing"  # the discard port: refused
+    async with app_client(settings, database_url=dead) as http:
+        answer = await http.get("/v1/products")
+
+    assert_problem(answer, 503, "unavailable")
+    assert answer.headers["Retry-After"] == "5"
+
+
+async def test_a_statement_that_fails_on_a_live_connection_stays_a_500(
+    settings: Settings,
+) -> None:
+    """Only lost connections are the database's absence; a failing statement is our bug."""
+
+    def broken(app: FastAPI) -> None:
+        @app.get("/v1/broken")
+        async def _broken() -> None:
+            async with app.state.services.engine.connect() as conn:
+                await conn.execute(text("select * from no_such_table"))
+
+    async with app_client(settings, extend=broken) as http:
+        answer = await http.get("/v1/broken")
+
+    assert_problem(answer, 500, "internal-error")
