@@ -1,4 +1,5 @@
-"""HTTP helpers for the integration tests: accounts, orders and waiting for a status."""
+"""Helpers for the integration tests: accounts (through the API, or a bare row), orders and
+waiting for a status."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.tables import users
 from tests.integration.conftest import OPERATOR_PASSWORD
 
 ADDRESS = {
@@ -38,6 +41,17 @@ async def login(api: httpx.AsyncClient, email: str, password: str) -> dict[str, 
 
 async def operator(api: httpx.AsyncClient) -> dict[str, str]:
     return await login(api, "operator@example.com", OPERATOR_PASSWORD)
+
+
+async def insert_customer(
+    conn: AsyncConnection, customer_id: str, *, email: str, name: str, phone: str | None = None
+) -> None:
+    """A customer row written straight to the database, for tests below the API (no login)."""
+    await conn.execute(
+        users.insert().values(
+            id=customer_id, email=email, name=name, phone=phone, password_hash="not-a-login"
+        )
+    )
 
 
 def order_body(lines: dict[str, int], payment_method: str = "pm_card_visa") -> dict[str, Any]:

@@ -34,13 +34,13 @@ from temporalio.client import Client
 
 from activities.notifications import DeliveryPolicy, DeliveryResult, NotificationRequest
 from adapters.settings import Settings
-from adapters.tables import notifications, order_events, orders, users
+from adapters.tables import notifications, order_events, orders
 from adapters.temporal import connect
 from devstack.mailbox import read_mailbox, wait_for_mail
 from devstack.services import free_port, start_smtp_sink
 from devstack.smtp_sink import MailDirHandler
 from tests.integration.conftest import RealParts
-from tests.integration.helpers import operator
+from tests.integration.helpers import insert_customer, operator
 from workers import notifications as notifications_worker
 from workflows.notification import NotificationWorkflow, notification_id
 
@@ -84,14 +84,12 @@ async def place_order(engine: AsyncEngine, *, phone: str | None = "+44 20 7946 0
         {"sku": "MUG-WHITE", "name": "Mug", "quantity": 1, "unit_price": 1200, "total": 1200},
     ]  # fmt: skip
     async with engine.begin() as conn:
-        await conn.execute(
-            users.insert().values(
-                id=customer_id,
-                email=f"grace-{order_id}@example.com",
-                name="Grace Hopper",
-                phone=phone,
-                password_hash="not-a-login",
-            )
+        await insert_customer(
+            conn,
+            customer_id,
+            email=f"grace-{order_id}@example.com",
+            name="Grace Hopper",
+            phone=phone,
         )
         await conn.execute(
             orders.insert().values(

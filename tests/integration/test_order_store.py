@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.order_store import LineRecord, OrderRecord, OrderStore, TimelineEntry
-from adapters.tables import order_events, orders, users
+from adapters.tables import order_events, orders
+from tests.integration.helpers import insert_customer
 
 pytestmark = pytest.mark.integration
 
@@ -20,14 +21,7 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 async def a_customer(engine: AsyncEngine) -> str:
     customer_id = f"cus_{uuid.uuid4().hex[:12]}"
     async with engine.begin() as conn:
-        await conn.execute(
-            users.insert().values(
-                id=customer_id,
-                email=f"{customer_id}@example.com",
-                name="Ada",
-                password_hash="not-a-login",
-            )
-        )
+        await insert_customer(conn, customer_id, email=f"{customer_id}@example.com", name="Ada")
     return customer_id
 
 
