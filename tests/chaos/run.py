@@ -338,10 +338,15 @@ def _count(stack: Stack, scripts: list[Script], finals: dict[str, str]) -> dict[
     emails: collections.Counter[tuple[str, str]] = collections.Counter()
     for message in read_mailbox(stack.mail_dir):
         emails[(str(message["To"]), str(message["Subject"]))] += 1
-    lost = sum(1 for s in scripts if finals.get(s.order_id) != s.intent)
+    astray = [s for s in scripts if finals.get(s.order_id) != s.intent]
     shipped = {s.order_id for s in scripts if s.intent == "delivered"}
     double = sum(1 for order_id, n in captures.items() if n > 1)
-    missing_capture = sum(1 for order_id in shipped if captures[order_id] == 0)
+    uncaptured = [order_id for order_id in shipped if captures[order_id] == 0]
+    for s in astray:  # so that a failure says which order and where it stopped
+        print(f"chaos: order {s.order_id} is {finals.get(s.order_id)}, meant {s.intent}")
+    for order_id in uncaptured:
+        print(f"chaos: order {order_id} was shipped without a capture in Stripe")
+    lost, missing_capture = len(astray), len(uncaptured)
     return {
         "lost": lost + missing_capture,
         "double_captures": double,
@@ -351,6 +356,7 @@ def _count(stack: Stack, scripts: list[Script], finals: dict[str, str]) -> dict[
 
 async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
     base = Path(tempfile.mkdtemp(prefix="engine-chaos-"))
+    failed = True  # until the count says otherwise: an exception keeps the logs too
     stack = start_stack(base)
     try:
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
@@ -374,10 +380,12 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
                 if len(read_mailbox(stack.mail_dir)) >= expected:
                     break
                 await asyncio.sleep(1)
-            return _count(stack, scripts, finals)
+            result = _count(stack, scripts, finals)
+            failed = any(result.values())
+            return result
     finally:
         stack.stop()
-        if os.environ.get("CHAOS_KEEP") is None:
+        if os.environ.get("CHAOS_KEEP") is None and not failed:
             shutil.rmtree(base, ignore_errors=True)
         else:
             print(f"chaos: logs kept in {base}/logs")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.chaos.run import run
@@ -18,6 +16,5 @@ async def test_killing_each_worker_mid_load_loses_and_duplicates_nothing(
 
     result = await run(orders=30, full=False)
 
-    assert result == {"lost": 0, "double_captures": 0, "duplicate_emails": 0}, os.environ.get(
-        "CHAOS_KEEP", "set CHAOS_KEEP=1 to keep the logs"
-    )
+    # on a failure the run names each order that went astray and keeps the stack's logs
+    assert result == {"lost": 0, "double_captures": 0, "duplicate_emails": 0}
