@@ -56,6 +56,14 @@ class PlaceOrderInput(BaseModel):
     policy: OrderPolicy
 
 
+class Rejection(BaseModel):
+    """Why an order was never accepted; the API answers it again for a replayed key."""
+
+    type: str
+    message: str
+    skus: list[str] = []
+
+
 class OrderState(BaseModel):
     """What the workflow knows; updates answer with it once the read model is written."""
 
@@ -65,27 +73,38 @@ class OrderState(BaseModel):
     version: int
     record: OrderRecord | None = None
     """The order as last written to the read model, so the API answers without reading it."""
+    rejection: Rejection | None = None
+    """Set when the order was rejected before acceptance (status `rejected`)."""
 
 
-class CancelCommand(BaseModel):
-    reason: str
-    by: str = "customer"
+class Command(BaseModel):
+    """What every order command carries besides its own fields.
 
+    With an `Idempotency-Key` the API derives the update id from the key and the request's
+    hash, so Temporal answers a retried command with its first outcome; the workflow keeps
+    each key's hash and refuses the key with another request (`idempotency-key-reused`)."""
 
-class ShipCommand(BaseModel):
-    carrier: str
-    tracking_number: str
-
-
-class RefundCommand(BaseModel):
-    amount: int | None = None
-    """Minor units; None refunds the rest."""
-    reason: str = ""
     idempotency_key: str | None = None
     request_hash: str | None = None
 
 
-class Decision(BaseModel):
+class CancelCommand(Command):
+    reason: str
+    by: str = "customer"
+
+
+class ShipCommand(Command):
+    carrier: str
+    tracking_number: str
+
+
+class RefundCommand(Command):
+    amount: int | None = None
+    """Minor units; None refunds the rest."""
+    reason: str = ""
+
+
+class Decision(Command):
     reason: str = ""
 
 
