@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -19,3 +21,14 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     except (VerificationError, InvalidHashError):
         return False
     return matched and password_hash is not None
+
+
+async def hash_password_async(password: str) -> str:
+    """`hash_password` in a worker thread: argon2 takes tens of milliseconds of CPU (and
+    releases the GIL), which on the event loop would stall every other request."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password: str, password_hash: str | None) -> bool:
+    """`verify_password` in a worker thread, for the same reason."""
+    return await asyncio.to_thread(verify_password, password, password_hash)

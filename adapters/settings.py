@@ -11,13 +11,17 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.secret_policy import refuse_insecure
+
 SEARCH_ATTRIBUTES = {
     "OrderStatus": "Keyword",
     "CustomerId": "Keyword",
     "OrderTotal": "Int",
     "PaymentStatus": "Keyword",
+    "NeedsAttention": "Keyword",
 }
-"""Custom search attributes the Temporal namespace must have (SPEC §6)."""
+"""Custom search attributes the Temporal namespace must have (SPEC §6); `NeedsAttention` names
+a step that keeps failing (workflows/attention.py)."""
 
 
 class Settings(BaseSettings):
@@ -25,11 +29,18 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    environment: Literal["development", "production"] = "development"
+    """`production` enforces the secret checks even when every part is on loopback."""
+
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str = ""
     """Where the API is reachable from outside (Stripe webhooks); defaults to http://host:port."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies trusted to set `X-Forwarded-For` (comma-separated addresses or CIDRs, `*` for
+    any), as uvicorn's setting of the same name; the client address of anyone else is the
+    socket's peer."""
 
     # Temporal
     temporal_address: str = "127.0.0.1:7233"
@@ -42,6 +53,10 @@ class Settings(BaseSettings):
     """Base64 of 32 bytes: encrypts every payload (AES-GCM) when set."""
     payload_decryption_keys: SecretStr | None = None
     """Comma-separated older keys, still accepted for decryption after a rotation."""
+    payload_accept_plaintext: bool = False
+    """Migration switch: with a key set, still decode unencrypted payloads (histories written
+    before encryption was switched on). Off, workers refuse them, so nobody who reaches
+    Temporal can hand a workflow a plaintext signal or update."""
     codec_trust_ui_origin: bool = False
     """Local only: the codec endpoint answers the UI's origin from loopback without a token."""
 
@@ -75,6 +90,8 @@ class Settings(BaseSettings):
 
     # Auth
     jwt_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    """HS256 key, at least 32 bytes, the same on every API replica (tokens and cursors).
+    Unset, each process makes one up: accepted on the local stack only."""
     jwt_issuer: str = "commerce-engine"
     jwt_audience: str = "commerce-engine-api"
     jwt_ttl_seconds: int = 3600
@@ -86,16 +103,25 @@ class Settings(BaseSettings):
     """RS256: the PEM (or the path of a PEM file) that verifies tokens."""
     operator_email: str = "operator@example.com"
     operator_password: SecretStr | None = None
+    """At least 12 characters; unset, the local stack generates and prints one."""
 
     # HTTP edge: rate limits (`<n>/<second|minute|hour>`), body size, CORS, security headers
-    rate_limit_login: str = "10/minute"
-    """POST /v1/auth/token, per client IP and per email."""
+    rate_limit_login: str = "5/minute;20/hour;100/day"
+    """Failed logins per account (email), in tiers: each exhausted tier refuses logins for
+    the account until its window ends, so the wait grows with the failures (a backoff).
+    A successful login is never counted."""
+    rate_limit_login_address: str = "20/minute;100/hour;500/day"
+    """Failed logins per client address (see `FORWARDED_ALLOW_IPS`), tiered likewise."""
     rate_limit_register: str = "10/minute"
     """POST /v1/auth/register, per client IP and per email."""
     rate_limit_orders: str = "30/minute"
     """POST /v1/orders, per user."""
     redis_url: str = ""
     """`redis://host:6379/0` shares the rate limits between API replicas; empty: in process."""
+    metrics_token: SecretStr | None = None
+    """When set, `GET /metrics` needs `Authorization: Bearer <token>`; unset: open."""
+    metrics_refresh_seconds: float = 30.0
+    """The API's order gauges are recounted at most this often, however often it is scraped."""
     max_body_bytes: int = 1_048_576
     cors_origins: list[str] = []
     """Browser origins allowed to call the API, as a JSON list: `["https://shop.example"]`."""
@@ -120,6 +146,9 @@ class Settings(BaseSettings):
     # Workers
     stripe_rate_per_second: float = 25.0
     reconciliation_interval: timedelta = timedelta(days=1)
+    idempotency_key_ttl: timedelta = timedelta(hours=24)
+    """`Idempotency-Key`s older than this are deleted by a Temporal Schedule."""
+    idempotency_cleanup_interval: timedelta = timedelta(hours=1)
     worker_build_id: str = ""
     """Names the code a worker runs (e.g. the image tag) in Temporal; empty means the SDK's."""
     worker_graceful_shutdown: timedelta = timedelta(seconds=20)
@@ -134,6 +163,8 @@ class Settings(BaseSettings):
     payments_metrics_port: int = 0
     notifications_metrics_port: int = 0
     """Each worker's /metrics and /healthz port; 0 turns the endpoint off."""
+    attention_after_failures: int = Field(default=5, ge=1)
+    """A step failing this many attempts in a row is flagged `NeedsAttention` (docs/runbook.md)."""
 
     # Traces (OpenTelemetry); empty endpoint: off
     otel_exporter_otlp_endpoint: str = ""
@@ -154,5 +185,8 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; every entry point (API, workers) starts here,
+    so outside the local stack missing or weak secrets stop it (`adapters.secret_policy`)."""
+    settings = Settings()
+    refuse_insecure(settings)
+    return settings

@@ -17,4 +17,8 @@ if __name__ == "__main__":
         port=settings.api_port,
         log_config=None,
         access_log=False,
+        # the same proxies the rate limits trust (read from .env too, which uvicorn's own
+        # FORWARDED_ALLOW_IPS environment lookup would miss)
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )

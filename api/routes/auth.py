@@ -11,16 +11,18 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
 from starlette.exceptions import HTTPException
 
+from adapters.passwords import hash_password_async, verify_password_async
 from api.deps import ServicesDep
 from api.errors import Problem, problems
-from api.ratelimit import client_ip
+from api.ratelimit import Counter, client_ip
 from api.schemas import NO_NUL, Strict
-from api.security import hash_password, issue_token, verify_password
+from api.security import issue_token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
 _RATE_LIMITED = {429: "rate-limited: too many attempts from this address or for this email"}
+_LOGIN_LIMITED = {429: "rate-limited: too many failed logins from this address or for this email"}
 
 
 class RegisterIn(Strict):
@@ -137,13 +139,14 @@ class TokenOut(BaseModel):
 async def register(body: RegisterIn, request: Request, services: ServicesDep) -> UserOut:
     """Create a customer account; emails are unique whatever their case."""
     limits = services.limits
-    await limits.hit(limits.register, "register-ip", client_ip(request))
+    address = client_ip(request, services.settings.forwarded_allow_ips)
+    await limits.hit(limits.register, "register-ip", address)
     await limits.hit(limits.register, "register-email", str(body.email).lower())
     user = await services.users.create(
         email=str(body.email),
         name=body.name,
         phone=body.phone,
-        password_hash=hash_password(body.password),
+        password_hash=await hash_password_async(body.password),
     )
     if user is None:
         raise Problem(409, "email-taken", "an account with this email exists")
@@ -190,19 +193,31 @@ async def _credentials(request: Request) -> tuple[str, str]:
 @router.post(
     "/token",
     response_model=TokenOut,
-    responses=problems({401: "invalid-credentials", 422: "validation-error", **_RATE_LIMITED}),
+    responses=problems({401: "invalid-credentials", 422: "validation-error", **_LOGIN_LIMITED}),
     openapi_extra=_TOKEN_BODY,
 )
 async def token(request: Request, services: ServicesDep) -> TokenOut:
-    """Exchange an email and password for a bearer token (JSON or the OAuth2 password form)."""
+    """Exchange an email and password for a bearer token (JSON or the OAuth2 password form).
+
+    Only failed logins count against the limits, per account and per client address."""
     email, password = await _credentials(request)
-    limits = services.limits
-    await limits.hit(limits.login, "login-ip", client_ip(request))
-    await limits.hit(limits.login, "login-email", email.lower())
-    user = await services.users.by_email(email)
-    if not verify_password(password, user["password_hash"] if user else None) or not user:
+    limits, settings = services.limits, services.settings
+    reservation = await limits.reserve(
+        Counter(limits.login_account, ("login-email", email.lower())),
+        Counter(
+            limits.login_address, ("login-ip", client_ip(request, settings.forwarded_allow_ips))
+        ),
+    )
+    failed = False
+    try:
+        user = await services.users.by_email(email)
+        hashed = user["password_hash"] if user else None
+        failed = not await verify_password_async(password, hashed) or not user
+    finally:
+        if not failed:  # a success, or no answer at all: not a failed login
+            await limits.release(reservation)
+    if failed or not user:
         raise Problem(401, "invalid-credentials", "email or password is wrong")
-    settings = services.settings
     return TokenOut(
         access_token=issue_token(settings, user["id"], user["role"]),
         expires_in=settings.jwt_ttl_seconds,

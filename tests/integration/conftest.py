@@ -111,6 +111,7 @@ async def settings(real_parts: RealParts) -> Settings:
         # one client address runs the whole suite; tests/integration/test_api_limits.py
         # checks the default limits on apps of its own
         rate_limit_login="10000/minute",
+        rate_limit_login_address="10000/minute",
         rate_limit_register="10000/minute",
         rate_limit_orders="10000/minute",
     )
