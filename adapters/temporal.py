@@ -21,12 +21,14 @@ NOTIFICATIONS_QUEUE = "notifications"
 
 
 def payload_codec(settings: Settings) -> EncryptionCodec | None:
-    """The AES-GCM codec when `PAYLOAD_ENCRYPTION_KEY` is set (older keys still decrypt)."""
+    """The AES-GCM codec when `PAYLOAD_ENCRYPTION_KEY` is set (older keys still decrypt;
+    plaintext only with `PAYLOAD_ACCEPT_PLAINTEXT`)."""
     current = settings.payload_encryption_key
     older = settings.payload_decryption_keys
     return codec_from_keys(
         current.get_secret_value() if current else None,
         older.get_secret_value() if older else None,
+        accept_plaintext=settings.payload_accept_plaintext,
     )
 
 

@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payloads
 
-from adapters.codec import CodecKeyError
+from adapters.codec import CodecKeyError, MalformedPayload, is_encrypted
 from api.deps import ServicesDep
 from api.errors import Problem
 from api.observability import ui_origins
@@ -35,6 +35,7 @@ router = APIRouter(
     responses={
         401: {"description": "no or an invalid token"},
         403: {"description": "not an operator"},
+        400: {"description": "an encrypted payload too short, or its key id not UTF-8"},
         422: {"description": "not payloads, or sealed with an unknown key"},
     },
 )
@@ -117,11 +118,19 @@ async def encode(
 async def decode(
     body: CodecPayloads, services: ServicesDep, caller: Caller, namespace: Namespace = None
 ) -> dict[str, Any]:
-    """Decrypt payloads with whichever configured key encrypted them."""
+    """Decrypt payloads with whichever configured key encrypted them. Unencrypted ones are
+    shown as they are: this is for reading, unlike the workers, which refuse them."""
     payloads = _parse(body)
     codec = services.temporal.data_converter.payload_codec
+    result = list(payloads.payloads)
     try:
-        result = await codec.decode(payloads.payloads) if codec else list(payloads.payloads)
+        if codec:
+            encrypted = [i for i, payload in enumerate(result) if is_encrypted(payload)]
+            opened = await codec.decode([result[i] for i in encrypted])
+            for i, payload in zip(encrypted, opened, strict=True):
+                result[i] = payload
+    except MalformedPayload as error:
+        raise Problem(400, "malformed-payload", str(error)) from None
     except CodecKeyError as error:
         raise Problem(422, "undecodable-payload", str(error)) from None
     log.info("codec_decode", caller=caller, namespace=namespace, payloads=len(result))

@@ -1,4 +1,6 @@
-"""The payload codec: AES-GCM with the key id in the metadata, several keys for rotation."""
+"""The payload codec: AES-GCM with the key id in the metadata, several keys for rotation;
+plaintext refused on decode unless the migration switch is on; malformed ciphertext is a
+`MalformedPayload`, never another exception."""
 
 from __future__ import annotations
 
@@ -9,7 +11,16 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 
-from adapters.codec import KEY_ID, CodecKeyError, EncryptionCodec, codec_from_keys, key_id
+from adapters.codec import (
+    ENCODING,
+    KEY_ID,
+    CodecKeyError,
+    EncryptionCodec,
+    MalformedPayload,
+    PlaintextRefused,
+    codec_from_keys,
+    key_id,
+)
 from adapters.settings import Settings
 from adapters.temporal import data_converter
 
@@ -58,8 +69,50 @@ async def test_tampered_payload_is_refused() -> None:
         await codec.decode([sealed])
 
 
-async def test_plain_payloads_pass_through_decode() -> None:
-    assert await EncryptionCodec(os.urandom(32)).decode([PLAIN]) == [PLAIN]
+async def test_plain_payloads_are_refused_on_decode() -> None:
+    with pytest.raises(PlaintextRefused, match="PAYLOAD_ACCEPT_PLAINTEXT"):
+        await EncryptionCodec(os.urandom(32)).decode([PLAIN])
+
+
+async def test_the_migration_switch_lets_plain_payloads_through() -> None:
+    codec = codec_from_keys(_key(), None, accept_plaintext=True)
+    assert codec is not None
+    assert await codec.decode([PLAIN]) == [PLAIN]
+
+
+async def test_workers_refuse_a_plaintext_signal_once_a_key_is_set() -> None:
+    """What a client without the key would send: the workers' converter does not take it."""
+    [forged] = await data_converter(Settings(_env_file=None)).encode(  # type: ignore[call-arg]
+        [{"outcome": "authorized"}]
+    )
+    workers = data_converter(Settings(_env_file=None, payload_encryption_key=_key()))  # type: ignore[call-arg]
+    with pytest.raises(PlaintextRefused):
+        await workers.decode([forged], [dict])
+    migrating = data_converter(
+        Settings(_env_file=None, payload_encryption_key=_key(), payload_accept_plaintext=True)  # type: ignore[call-arg]
+    )
+    assert await migrating.decode([forged], [dict]) == [{"outcome": "authorized"}]
+
+
+@pytest.mark.parametrize(
+    "metadata, data",
+    [
+        ({"encoding": ENCODING, KEY_ID: b"\xff\xfe"}, os.urandom(40)),
+        ({"encoding": ENCODING}, b""),
+        ({"encoding": ENCODING}, os.urandom(27)),
+    ],
+    ids=["key-id-not-utf8", "empty", "shorter-than-nonce-and-tag"],
+)
+async def test_malformed_ciphertext_is_a_malformed_payload(
+    metadata: dict[str, bytes], data: bytes
+) -> None:
+    codec = EncryptionCodec(os.urandom(32))
+    payload = Payload(
+        metadata={**metadata, KEY_ID: metadata.get(KEY_ID, codec.current_key_id.encode())},
+        data=data,
+    )
+    with pytest.raises(MalformedPayload):
+        await codec.decode([payload])
 
 
 @pytest.mark.parametrize("bad", ["not base64!", base64.b64encode(b"short").decode()])
