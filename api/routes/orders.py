@@ -431,10 +431,17 @@ async def order_events(order_id: str, user: CurrentUser, services: ServicesDep) 
 async def order_notifications(
     order_id: str, user: CurrentUser, services: ServicesDep
 ) -> list[NotificationOut]:
+    """The order's deliveries. Their errors quote internal hosts, merchant URLs and provider
+    answers, and `review_required` goes to the operators: an owner sees neither, only the
+    status and attempt count of the messages about the order."""
     await _visible(services, order_id, user)
+    rows = await services.notifications.for_order(order_id)
+    if user.is_operator:
+        return [NotificationOut.model_validate(row) for row in rows]
     return [
-        NotificationOut.model_validate(row)
-        for row in await services.notifications.for_order(order_id)
+        NotificationOut.model_validate({**row, "last_error": None})
+        for row in rows
+        if row["event"] != "review_required"  # the operators' email (domain ReviewRequired)
     ]
 
 
