@@ -39,6 +39,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         async_url(settings.database_url),
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
+        # errors and echo logs show the SQL, never the bound values (emails, addresses,
+        # password hashes, card fingerprints)
+        hide_parameters=True,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
