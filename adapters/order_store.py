@@ -6,7 +6,20 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import DateTime, Integer, String, and_, bindparam, column, func, or_, select
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    column,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,6 +53,8 @@ class OrderRecord(BaseModel):
     refunded: int = 0
     shipment: dict[str, str] | None = None
     version: int
+    decided_at: int = 0
+    """The workflow history's length when the transition was decided (see `SAVE`)."""
     created_at: datetime
     updated_at: datetime
 
@@ -54,18 +69,35 @@ class TimelineEntry(BaseModel):
 
 
 def _save_statement() -> Any:
-    """The row upsert (never to an older version) and the timeline append, one statement.
+    """The row upsert and the timeline write, one statement, applied only when the write
+    comes from a later decision than the row's.
+
+    The order workflow writes from local activities, which commit before the workflow task
+    that ran them is recorded. If that task is lost (a worker crash), its retry may take
+    another path (an operator's ship arrived while a timer's cancel was being decided):
+    the lost path's write is a phantom. A retried task runs later in the history, so writes
+    are ordered by (`decided_at`, `version`): the history's length at the decision, then
+    the transition's number within it. A winning write replaces the phantom's timeline
+    entries at the same numbers and removes those past its own version; a losing one (a
+    phantom that arrives late, or a plain retry) changes nothing.
 
     Built once: the caller only binds values. The timeline travels as one JSON array, so
     a transition with any number of events is still one round trip.
     """
     upsert = insert(orders).values({c.name: bindparam(c.name, type_=c.type) for c in orders.c})
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[orders.c.id],
-        set_={
-            c.name: upsert.excluded[c.name] for c in orders.c if c.name not in ("id", "created_at")
-        },
-        where=orders.c.version < upsert.excluded.version,
+    saved = (
+        upsert.on_conflict_do_update(
+            index_elements=[orders.c.id],
+            set_={
+                c.name: upsert.excluded[c.name]
+                for c in orders.c
+                if c.name not in ("id", "created_at")
+            },
+            where=tuple_(orders.c.decided_at, orders.c.version)
+            < tuple_(upsert.excluded.decided_at, upsert.excluded.version),
+        )
+        .returning(orders.c.id)
+        .cte("saved")
     )
     entries = (
         func.jsonb_to_recordset(bindparam("timeline", type_=JSONB))
@@ -77,19 +109,35 @@ def _save_statement() -> Any:
         )
         .render_derived(with_types=True)
     )
-    events = select(
-        bindparam("event_order_id", type_=String),
-        entries.c.seq,
-        entries.c.type,
-        entries.c.at,
-        entries.c.data,
-    ).select_from(entries)
-    return (
-        insert(order_events)
-        .from_select(["order_id", "seq", "type", "at", "data"], events)
-        .on_conflict_do_nothing()
-        .add_cte(upsert.cte("saved"))
+    events = (
+        select(
+            bindparam("event_order_id", type_=String),
+            entries.c.seq,
+            entries.c.type,
+            entries.c.at,
+            entries.c.data,
+        )
+        .select_from(entries)
+        .where(exists(select(saved.c.id)))
     )
+    phantoms = (
+        delete(order_events)
+        .where(
+            order_events.c.order_id == bindparam("event_order_id", type_=String),
+            order_events.c.seq > bindparam("version", type_=Integer),
+            exists(select(saved.c.id)),
+        )
+        .cte("phantoms")
+    )
+    timeline = insert(order_events).from_select(["order_id", "seq", "type", "at", "data"], events)
+    return timeline.on_conflict_do_update(
+        index_elements=[order_events.c.order_id, order_events.c.seq],
+        set_={
+            "type": timeline.excluded.type,
+            "at": timeline.excluded.at,
+            "data": timeline.excluded.data,
+        },
+    ).add_cte(saved, phantoms)
 
 
 SAVE = _save_statement()

@@ -97,6 +97,7 @@ orders = Table(
     Column("refunded", BigInteger, nullable=False, server_default="0"),
     Column("shipment", JSONB),
     Column("version", Integer, nullable=False, server_default="0"),
+    Column("decided_at", BigInteger, nullable=False, server_default="0"),
     *_timestamps(),
 )
 Index("ix_orders_customer_created", orders.c.customer_id, orders.c.created_at.desc(), orders.c.id)

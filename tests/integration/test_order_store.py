@@ -85,17 +85,43 @@ async def test_a_retried_save_changes_nothing(engine: AsyncEngine) -> None:
     assert events == [(1, "order_accepted", T0 + timedelta(minutes=1))]
 
 
-async def test_an_older_version_never_overwrites_a_newer_but_its_events_are_kept(
+async def test_an_older_version_never_overwrites_a_newer_nor_its_timeline(
     engine: AsyncEngine,
 ) -> None:
     store, order_id = OrderStore(engine), uuid.uuid4().hex[:12]
     customer_id = await a_customer(engine)
     newer = record(order_id, customer_id, "shipped", 3)
 
-    await store.save(newer, [entry(3, "order_shipped")])
-    await store.save(record(order_id, customer_id, "confirmed", 2), [entry(2, "order_confirmed")])
+    await store.save(newer, [entry(2, "order_confirmed"), entry(3, "order_shipped")])
+    await store.save(record(order_id, customer_id, "confirmed", 2), [entry(2, "stale")])
     await store.save(newer, [])
 
     row, events = await stored(engine, order_id)
     assert OrderRecord.model_validate(row) == newer
-    assert [seq for seq, _, _ in events] == [2, 3]
+    assert [(seq, kind) for seq, kind, _ in events] == [
+        (2, "order_confirmed"),
+        (3, "order_shipped"),
+    ]
+
+
+async def test_a_later_decision_replaces_a_phantom_transition_and_its_timeline(
+    engine: AsyncEngine,
+) -> None:
+    """A lost workflow task's local activity wrote a cancel (a phantom); its retry, later in
+    the history, shipped instead, with fewer events. The ship wins, whole."""
+    store, order_id = OrderStore(engine), uuid.uuid4().hex[:12]
+    customer_id = await a_customer(engine)
+    await store.save(record(order_id, customer_id, "confirmed", 5), [entry(5, "order_confirmed")])
+    phantom = record(order_id, customer_id, "cancelled", 7).model_copy(update={"decided_at": 40})
+    await store.save(phantom, [entry(6, "order_cancelled"), entry(7, "stock_released")])
+
+    real = record(order_id, customer_id, "shipped", 6).model_copy(update={"decided_at": 46})
+    await store.save(real, [entry(6, "order_shipped")])
+    await store.save(phantom, [entry(6, "order_cancelled"), entry(7, "stock_released")])  # late
+
+    row, events = await stored(engine, order_id)
+    assert OrderRecord.model_validate(row) == real
+    assert [(seq, kind) for seq, kind, _ in events] == [
+        (5, "order_confirmed"),
+        (6, "order_shipped"),
+    ]
