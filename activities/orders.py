@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, IntegrityError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from adapters.inventory_store import InventoryStore
 from adapters.order_store import OrderRecord, OrderStore, TimelineEntry
+
+T = TypeVar("T")
+
+UNSTORABLE = "unstorable"
+"""`ApplicationError` type of a write the database will never take: retrying cannot help, so
+the workflow gets it at once and takes a decided path (docs/runbook.md, "Find a stuck order")."""
+
+
+async def _storable(write: Callable[[], Awaitable[T]], *, integrity: bool = False) -> T:
+    """Run `write`; data the database refuses by its nature (a `DataError`, text UTF-8 cannot
+    encode, and for read-model writes an `IntegrityError`) fails without retries."""
+    try:
+        return await write()
+    except (DataError, UnicodeEncodeError) as error:
+        raise ApplicationError(str(error)[:500], type=UNSTORABLE, non_retryable=True) from error
+    except IntegrityError as error:
+        if not integrity:
+            raise
+        raise ApplicationError(str(error)[:500], type=UNSTORABLE, non_retryable=True) from error
 
 
 class LineRequest(BaseModel):
@@ -54,8 +78,10 @@ class OrderActivities:
     @activity.defn
     async def reserve_stock(self, inp: ReserveStockInput) -> ReserveStockResult:
         """Reserve all lines atomically, priced from the catalogue; out of stock is an outcome."""
-        reservation = await self._inventory.reserve(
-            inp.order_id, [(line.sku, line.quantity) for line in inp.lines]
+        reservation = await _storable(
+            lambda: self._inventory.reserve(
+                inp.order_id, [(line.sku, line.quantity) for line in inp.lines]
+            )
         )
         return ReserveStockResult(
             lines=[
@@ -76,4 +102,4 @@ class OrderActivities:
     @activity.defn
     async def record_order(self, inp: RecordOrderInput) -> None:
         """Write the order's read model and append its new timeline events."""
-        await self._orders.save(inp.record, inp.timeline)
+        await _storable(lambda: self._orders.save(inp.record, inp.timeline), integrity=True)

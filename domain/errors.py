@@ -2,7 +2,8 @@
 
     DomainError
     ├── InvalidOrder          lines or address the order cannot be placed with
-    │   └── CurrencyMismatch  money in two currencies added or compared
+    │   ├── CurrencyMismatch  money in two currencies added or compared
+    │   └── UnstorableText    text with NUL, control characters or lone surrogates
     ├── InvalidTransition     the order's status does not allow the command
     │   └── NotCancellable    cancel after shipment or in a final status
     ├── RefundTooLarge        more than the captured amount not yet refunded
@@ -31,6 +32,12 @@ class CurrencyMismatch(InvalidOrder):
     """Amounts in different currencies were combined."""
 
     code = "currency-mismatch"
+
+
+class UnstorableText(InvalidOrder):
+    """A text field holds characters that may not be stored (see `domain/text.py`)."""
+
+    code = "invalid-text"
 
 
 class InvalidTransition(DomainError):

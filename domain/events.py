@@ -132,3 +132,12 @@ class PaymentVoided(DomainEvent):
     """Compensation: the card authorization was released."""
 
     name: ClassVar[str] = "payment_voided"
+
+
+@dataclass(frozen=True)
+class PaymentVoidFailed(DomainEvent):
+    """The provider finally refused to void the authorization: the order ends all the same,
+    and an operator checks the payment (it lapses by itself when the card's hold expires)."""
+
+    name: ClassVar[str] = "payment_void_failed"
+    reason: str
