@@ -131,6 +131,7 @@ class PaymentReport(BaseModel):
         "captured",
         "capture_failed",
         "voided",
+        "void_failed",
         "refunded",
         "refund_failed",
     ]

@@ -2,7 +2,10 @@
 
 It runs as a child of the order (`payment-{order_id}`, queue `payments`), reports every
 outcome to its parent with the `payment_report` signal and takes commands (`capture`,
-`void`, `close`) through the `command` signal. Idempotency keys derive from the workflow id,
+`void`, `refund`, `close`) through the `command` signal. A `void` that arrives while the
+authorization or the customer's 3-D Secure is still under way cancels the intent at once.
+A provider's final refusal is reported (`capture_failed`, `void_failed`, `refund_failed`),
+never fatal: the order decides what follows. Idempotency keys derive from the workflow id,
 the operation and its sequence number, never the run id, so retries cannot charge twice.
 """
 
@@ -42,6 +45,11 @@ ACTION_POLL_FIRST = timedelta(seconds=2)
 ACTION_POLL_MAX = timedelta(minutes=1)
 """While the customer does 3-D Secure, the intent is also re-read on this backing-off poll:
 webhooks are prompts that can be late or lost (localstripe sends none for this step)."""
+
+
+def _reason(error: ActivityError) -> str:
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(error)
 
 
 @workflow.defn
@@ -88,7 +96,8 @@ class PaymentWorkflow:
         )
 
     async def _authorize(self) -> bool:
-        """True once authorized; reports every outcome to the order."""
+        """True once authorized, or voided on the order's request (it still takes commands
+        until `close`); reports every outcome to the order."""
         inp = self._inp
         self._set_status("authorizing")
         try:
@@ -106,11 +115,10 @@ class PaymentWorkflow:
                 retry_policy=STRIPE_RETRY,
             )
         except ActivityError as error:
-            reason = (
-                error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
-            )
-            await self._fail(reason)
+            await self._fail(_reason(error))
             return False
+        if self._void_requested():  # the order was cancelled while we authorized
+            return await self._void_on_request()
         if self._intent.status == "requires_action":
             self._set_status("action_required")
             await self._report(
@@ -122,6 +130,8 @@ class PaymentWorkflow:
             )
             if not await self._await_customer_action():
                 return False
+            if self._void_requested():
+                return await self._void_on_request()
         if self._intent.status != "requires_capture":
             await self._fail(self._intent.error or f"payment {self._intent.status}")
             return False
@@ -135,28 +145,31 @@ class PaymentWorkflow:
 
     async def _await_customer_action(self) -> bool:
         """Re-read the intent on each webhook, and on a backing-off poll in case a webhook is
-        lost or never sent, until it leaves `requires_action` or the deadline passes."""
+        lost or never sent, until it leaves `requires_action`, the order asks for a void or
+        the deadline passes."""
         assert self._intent is not None
         deadline = workflow.now() + self._inp.action_timeout
         poll = ACTION_POLL_FIRST
         while self._intent.status == "requires_action":
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
-                await self._void()
+                voided = await self._void()
+                reason = "payment action timed out"
+                if voided.kind == "void_failed":
+                    reason += f"; the intent could not be voided: {voided.reason}"
                 await self._report(
-                    PaymentReport(
-                        kind="expired",
-                        intent_id=self._intent_id(),
-                        reason="payment action timed out",
-                    )
+                    PaymentReport(kind="expired", intent_id=self._intent_id(), reason=reason)
                 )
                 return False
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._webhooks), timeout=min(poll, remaining)
+                    lambda: bool(self._webhooks) or self._void_requested(),
+                    timeout=min(poll, remaining),
                 )
             except TimeoutError:
                 poll = min(poll * 2, ACTION_POLL_MAX)
+            if self._void_requested():
+                return True
             self._webhooks.clear()
             self._intent = await workflow.execute_activity_method(
                 PaymentActivities.refresh_payment,
@@ -177,19 +190,15 @@ class PaymentWorkflow:
                 try:
                     await self._capture(command.amount)
                 except ActivityError as error:
-                    cause = error.cause
                     await self._report(
                         PaymentReport(
                             kind="capture_failed",
                             intent_id=self._intent_id(),
-                            reason=cause.message
-                            if isinstance(cause, ApplicationError)
-                            else str(error),
+                            reason=_reason(error),
                         )
                     )
             elif command.kind == "void":
-                await self._void()
-                await self._report(PaymentReport(kind="voided", intent_id=self._intent_id()))
+                await self._report(await self._void())
             elif command.kind == "refund":
                 await self._refund(command.amount)
 
@@ -208,10 +217,10 @@ class PaymentWorkflow:
                 retry_policy=STRIPE_RETRY,
             )
         except ActivityError as error:
-            cause = error.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(error)
             await self._report(
-                PaymentReport(kind="refund_failed", intent_id=self._intent_id(), reason=reason)
+                PaymentReport(
+                    kind="refund_failed", intent_id=self._intent_id(), reason=_reason(error)
+                )
             )
             return
         self._refunded += amount
@@ -236,15 +245,54 @@ class PaymentWorkflow:
             PaymentReport(kind="captured", intent_id=result.intent_id, amount=amount)
         )
 
-    async def _void(self) -> None:
-        await workflow.execute_activity_method(
-            PaymentActivities.void_payment,
-            IntentCommand(intent_id=self._intent_id(), amount=0, idempotency_key=self._key("void")),
-            summary="void the authorization",
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=STRIPE_RETRY,
-        )
+    def _void_requested(self) -> bool:
+        return any(command.kind == "void" for command in self._commands)
+
+    async def _void_on_request(self) -> bool:
+        """The order was cancelled before the authorization finished: void it now and keep
+        serving commands until `close`."""
+        self._commands = [command for command in self._commands if command.kind != "void"]
+        await self._report(await self._void())
+        return True
+
+    async def _void(self) -> PaymentReport:
+        """Release the authorization. An intent the provider already canceled (an expired
+        hold) counts as voided; any other final refusal is reported as `void_failed`."""
+        try:
+            await workflow.execute_activity_method(
+                PaymentActivities.void_payment,
+                IntentCommand(
+                    intent_id=self._intent_id(), amount=0, idempotency_key=self._key("void")
+                ),
+                summary="void the authorization",
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STRIPE_RETRY,
+            )
+        except ActivityError as error:
+            status = await self._current_status()
+            if status != "canceled":
+                self._set_status("void_failed")
+                return PaymentReport(
+                    kind="void_failed", intent_id=self._intent_id(), reason=_reason(error)
+                )
         self._set_status("voided")
+        return PaymentReport(kind="voided", intent_id=self._intent_id())
+
+    async def _current_status(self) -> str | None:
+        """The intent's status as the provider tells it now; None when it will not say."""
+        try:
+            intent = await workflow.execute_activity_method(
+                PaymentActivities.refresh_payment,
+                self._intent_id(),
+                summary="re-read the PaymentIntent after a refused void",
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1), maximum_attempts=10
+                ),
+            )
+        except ActivityError:
+            return None
+        return intent.status
 
     async def _fail(self, reason: str) -> None:
         self._set_status("failed")

@@ -1,0 +1,304 @@
+"""No provider answer, input or ended child leaves an order waiting on nothing: each takes
+a decided path that ends the order or leaves it waiting with a timer running."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.orders import UNSTORABLE, RecordOrderInput
+from activities.payments import IntentCommand, IntentResult
+from tests.workflow.fakes import Fakes
+from tests.workflow.harness import Harness, running, skip_until_done, wait_status
+from workflows.contracts import CancelCommand, Decision, ShipCommand
+from workflows.order import OrderWorkflow
+
+UPDATE_TIMEOUT = 20  # seconds: an update that has not answered by then waits on nothing
+
+
+@dataclass
+class Provider(Fakes):
+    """The doubles, with Stripe able to refuse a void for good."""
+
+    refuse_void: bool = False
+    canceled_when_refused: bool = False
+    """What a re-read of a refused intent says: canceled already (an expired hold)."""
+    refuse_record_status: str | None = None
+
+    def activities(self) -> dict[str, list[object]]:
+        acts = super().activities()
+
+        @activity.defn(name="void_payment")
+        async def void_payment(inp: IntentCommand) -> IntentResult:
+            self.stripe_calls.append(("void", inp.idempotency_key))
+            if self.refuse_void:
+                raise ApplicationError(
+                    "This PaymentIntent's status is canceled",
+                    type="InvalidRequestError",
+                    non_retryable=True,
+                )
+            return IntentResult(
+                intent_id=inp.intent_id, status="canceled", amount=0, currency="EUR"
+            )
+
+        @activity.defn(name="refresh_payment")
+        async def refresh_payment(intent_id: str) -> IntentResult:
+            status = "canceled" if self.canceled_when_refused else self.intent_status
+            return IntentResult(intent_id=intent_id, status=status, amount=0, currency="EUR")
+
+        @activity.defn(name="record_order")
+        async def record_order(inp: RecordOrderInput) -> None:
+            if inp.record.status == self.refuse_record_status:
+                raise ApplicationError(
+                    "unsupported Unicode escape sequence", type=UNSTORABLE, non_retryable=True
+                )
+            self.records.append(inp)
+
+        replaced = {"void_payment": void_payment, "refresh_payment": refresh_payment}
+        acts["payments"] = [
+            replaced.get(getattr(fn, "__temporal_activity_definition").name, fn)
+            for fn in acts["payments"]
+        ]
+        acts["orders"] = [
+            record_order
+            if getattr(fn, "__temporal_activity_definition").name == "record_order"
+            else fn
+            for fn in acts["orders"]
+        ]
+        return acts
+
+
+@pytest.fixture
+async def provider() -> Provider:
+    return Provider()
+
+
+@pytest.fixture
+async def harness(time_env: WorkflowEnvironment, provider: Provider) -> AsyncIterator[Harness]:
+    async with running(time_env, provider) as harness:
+        yield harness
+
+
+async def _cancel(handle: object, reason: str = "changed my mind") -> object:
+    return await handle.execute_update(  # type: ignore[attr-defined]
+        OrderWorkflow.cancel,
+        CancelCommand(reason=reason),
+        rpc_timeout=timedelta(seconds=UPDATE_TIMEOUT),
+    )
+
+
+async def test_a_void_refused_for_good_is_recorded_and_the_order_still_ends(
+    harness: Harness, provider: Provider
+) -> None:
+    provider.refuse_void = True
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+
+    cancelled = await _cancel(handle)
+
+    assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
+    assert cancelled.payment_status == "void_failed"  # type: ignore[attr-defined]
+    assert "payment_void_failed" in provider.timeline
+    assert provider.records[-1].record.payment_status == "void_failed"
+    result = await skip_until_done(harness, handle, timedelta(minutes=1))
+    assert result.status == "cancelled"
+    assert provider.stock["TSHIRT"] == 10
+
+
+async def test_an_intent_already_canceled_counts_as_voided(
+    harness: Harness, provider: Provider
+) -> None:
+    provider.refuse_void = True
+    provider.canceled_when_refused = True
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+
+    cancelled = await _cancel(handle)
+
+    assert cancelled.payment_status == "voided"  # type: ignore[attr-defined]
+    assert "payment_voided" in provider.timeline
+    assert "payment_void_failed" not in provider.timeline
+
+
+async def test_a_terminated_payment_does_not_hang_the_order(
+    harness: Harness, provider: Provider
+) -> None:
+    handle, accepted = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+    payment = harness.env.client.get_workflow_handle(f"payment-{accepted.order_id}")
+    await payment.terminate("someone pressed the button")
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            OrderWorkflow.ship,
+            ShipCommand(carrier="DHL", tracking_number="1"),
+            rpc_timeout=timedelta(seconds=UPDATE_TIMEOUT),
+        )
+    assert refused.value.cause.type == "payment-capture-failed"  # type: ignore[union-attr]
+
+    cancelled = await _cancel(handle)
+    assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
+    assert cancelled.payment_status == "void_failed"  # type: ignore[attr-defined]
+    result = await skip_until_done(harness, handle, timedelta(minutes=1))
+    assert result.status == "cancelled"
+
+
+async def test_cancelling_during_three_d_secure_voids_at_once_and_publishes_it(
+    harness: Harness, provider: Provider
+) -> None:
+    provider.intent_status = "requires_action"
+    handle, accepted = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "payment_action_required")
+
+    cancelled = await _cancel(handle)
+    assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
+
+    result = await skip_until_done(harness, handle, timedelta(minutes=1))  # not 30
+    assert result.payment_status == "voided"
+    assert provider.records[-1].record.payment_status == "voided"
+    assert provider.records[-1].record.client_secret is None
+    assert [c[0] for c in provider.stripe_calls].count("void") == 1
+    payment = harness.env.client.get_workflow_handle(f"payment-{accepted.order_id}")
+    assert (await payment.describe()).status.name == "COMPLETED"  # type: ignore[union-attr]
+
+
+async def test_cancelling_while_authorizing_voids_the_authorization_once(
+    harness: Harness, provider: Provider
+) -> None:
+    handle, _ = await harness.place({"TSHIRT": 1})
+    cancelled = await _cancel(handle)  # the payment child is still authorizing or just did
+    assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
+
+    result = await skip_until_done(harness, handle, timedelta(minutes=1))
+    assert result.payment_status == "voided"
+    assert [c[0] for c in provider.stripe_calls].count("void") == 1
+    assert provider.stock["TSHIRT"] == 10
+
+
+async def test_fulfilment_timeout_counts_from_the_authorization(harness: Harness) -> None:
+    handle, _ = await harness.place({"MACHINE": 1})  # over the review threshold
+    await wait_status(handle, "under_review")
+    await harness.env.sleep(timedelta(hours=20))
+    await handle.execute_update(OrderWorkflow.approve, Decision())
+
+    # six days after the authorization, not after the approval (which came 20 h later)
+    result = await skip_until_done(harness, handle, timedelta(days=5, hours=5))
+    assert result.status == "cancelled"
+
+
+async def test_an_address_the_database_cannot_store_rejects_before_reserving(
+    harness: Harness, provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.workflow import harness as module
+
+    monkeypatch.setattr(module, "ADDRESS", module.ADDRESS.model_copy(update={"name": "A\x00"}))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await harness.place({"TSHIRT": 2})
+    assert refused.value.cause.type == "invalid-text"  # type: ignore[union-attr]
+    assert provider.stock["TSHIRT"] == 10
+    assert provider.records == []
+
+
+async def test_a_read_model_refusal_at_acceptance_rejects_and_releases_the_stock(
+    harness: Harness, provider: Provider
+) -> None:
+    provider.refuse_record_status = "accepted"
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await harness.place({"TSHIRT": 2})
+
+    assert refused.value.cause.type == "invalid-text"  # type: ignore[union-attr]
+    assert provider.stock["TSHIRT"] == 10
+    assert provider.reserved == {}
+
+
+async def test_a_read_model_refusal_later_is_shown_and_the_order_goes_on(
+    harness: Harness, provider: Provider
+) -> None:
+    provider.refuse_record_status = "cancelled"
+    handle, _ = await harness.place({"TSHIRT": 2})
+    await wait_status(handle, "confirmed")
+
+    cancelled = await _cancel(handle)
+
+    assert cancelled.status == "cancelled"  # type: ignore[attr-defined]
+    assert provider.stock["TSHIRT"] == 10
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "not in the read model" in metadata.current_details
+
+
+@pytest.mark.parametrize("field", ["reason"])
+async def test_a_command_with_unstorable_text_is_refused_and_changes_nothing(
+    harness: Harness, field: str
+) -> None:
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await _cancel(handle, reason="oops\x00")
+    assert refused.value.cause.type == "invalid-text"  # type: ignore[union-attr]
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            OrderWorkflow.ship, ShipCommand(carrier="D\x1bL", tracking_number="1")
+        )
+    assert (await handle.query(OrderWorkflow.state)).status == "confirmed"
+
+
+async def test_a_command_repeated_with_its_key_answers_once_and_another_request_is_refused(
+    harness: Harness, provider: Provider
+) -> None:
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+    ship = ShipCommand(carrier="DHL", tracking_number="1", idempotency_key="k1", request_hash="h1")
+
+    first = await handle.execute_update(OrderWorkflow.ship, ship)
+    again = await handle.execute_update(OrderWorkflow.ship, ship)
+
+    assert first.status == again.status == "shipped"
+    assert [c[0] for c in provider.stripe_calls].count("capture") == 1
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            OrderWorkflow.ship, ship.model_copy(update={"request_hash": "h2"})
+        )
+    assert refused.value.cause.type == "idempotency-key-reused"  # type: ignore[union-attr]
+
+
+async def test_a_rejected_order_says_why_in_its_result(harness: Harness) -> None:
+    with pytest.raises(WorkflowUpdateFailedError):
+        await harness.place({"MACHINE": 3}, order_id="rejected1")
+
+    handle = harness.env.client.get_workflow_handle_for(
+        OrderWorkflow.run,  # type: ignore[arg-type]
+        "order-rejected1",
+    )
+    result = await handle.result()
+    assert result.status == "rejected"
+    assert result.rejection is not None
+    assert result.rejection.type == "out-of-stock"
+    assert result.rejection.skus == ["MACHINE"]
+
+
+async def test_stock_changes_run_once_their_decision_is_recorded(
+    harness: Harness, provider: Provider
+) -> None:
+    """Releases and commits are regular activities, never local ones: a local activity
+    commits before its workflow task is recorded, so a crash could leave a phantom."""
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+    await _cancel(handle)
+
+    scheduled = [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        async for event in handle.fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert "release_stock" in scheduled
