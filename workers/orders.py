@@ -1,28 +1,65 @@
-"""The `orders` worker: OrderWorkflow plus order and inventory activities."""
+"""The `orders` worker: OrderWorkflow plus order and inventory activities, and the hourly
+cleanup of expired `Idempotency-Key`s."""
 
 from __future__ import annotations
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+)
 from temporalio.worker import Worker
 
+from activities.maintenance import CleanupInput, MaintenanceActivities
 from activities.orders import OrderActivities
 from adapters.db import create_engine
+from adapters.idempotency_store import IdempotencyStore
 from adapters.inventory_store import InventoryStore
 from adapters.order_store import OrderStore
 from adapters.settings import Settings
 from adapters.temporal import ORDERS_QUEUE
 from workers.runner import main, worker_options
+from workflows.maintenance import SCHEDULE_ID, IdempotencyCleanupWorkflow
 from workflows.order import OrderWorkflow
+
+
+async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
+    """The cleanup Schedule exists once per namespace, whichever worker starts first."""
+    every = settings.idempotency_cleanup_interval
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            IdempotencyCleanupWorkflow.run,
+            CleanupInput(),
+            id="idempotency-keys-cleanup",
+            task_queue=ORDERS_QUEUE,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+    )
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        pass
 
 
 async def build(client: Client, settings: Settings) -> Worker:
     engine = create_engine(settings)
     acts = OrderActivities(InventoryStore(engine), OrderStore(engine))
+    maintenance = MaintenanceActivities(IdempotencyStore(engine), settings.idempotency_key_ttl)
+    await ensure_cleanup_schedule(client, settings)
     return Worker(
         client,
         task_queue=ORDERS_QUEUE,
-        workflows=[OrderWorkflow],
-        activities=[acts.reserve_stock, acts.release_stock, acts.commit_stock, acts.record_order],
+        workflows=[OrderWorkflow, IdempotencyCleanupWorkflow],
+        activities=[
+            acts.reserve_stock,
+            acts.release_stock,
+            acts.commit_stock,
+            acts.record_order,
+            maintenance.delete_expired_idempotency_keys,
+        ],
         **worker_options(settings, ORDERS_QUEUE),
     )
 
