@@ -10,6 +10,9 @@ failing fields in `errors`. Every 401 carries `WWW-Authenticate: Bearer`.
     HTTPException        Starlette's own (404 unknown route, 405, 413 body too large)
     OSError, DBAPIError  503 unavailable with Retry-After when the database does not answer
                          (refused, or the connection died under the statement)
+    RPCError, WorkflowUpdateRPCTimeoutOrCancelledError
+                         503 unavailable with Retry-After when Temporal does not answer
+                         (UNAVAILABLE, DEADLINE_EXCEEDED, or an update's call timed out)
     Exception            500 internal-error, logged, never detailed
 """
 
@@ -25,6 +28,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DomainError
 
@@ -33,11 +38,15 @@ log = structlog.get_logger()
 RETRY_AFTER_SECONDS = 5
 """What a 503 asks a client to wait: about what a PostgreSQL restart takes."""
 
+_TEMPORAL_ABSENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+"""Temporal's answers that mean it is not there (the client has retried them already)."""
+
 DOMAIN_STATUS = {
     "out-of-stock": 409,
     "invalid-state": 409,
     "not-cancellable": 409,
     "invalid-order": 422,
+    "invalid-text": 422,
     "currency-mismatch": 422,
     "refund-too-large": 422,
     "unknown-product": 422,
@@ -184,9 +193,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OSError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(RPCError)
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
             return await _unexpected(request, exc)  # a statement's own error: ours to fix
+        if isinstance(exc, RPCError) and exc.status not in _TEMPORAL_ABSENT:
+            return await _unexpected(request, exc)  # Temporal answered: a refusal to fix
         log.warning("dependency_unavailable", path=request.url.path, error=type(exc).__name__)
         return problem_response(
             503,
