@@ -14,15 +14,16 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.client import (
     WithStartWorkflowOperation,
+    WorkflowFailureError,
     WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import LineRequest
@@ -37,6 +38,7 @@ from api.security import Principal
 from workflows.contracts import (
     AddressInput,
     CancelCommand,
+    Command,
     Decision,
     OrderPolicy,
     OrderState,
@@ -221,8 +223,12 @@ async def _visible(services: Services, order_id: str, user: Principal) -> dict[s
     return row
 
 
-def _request_hash(body: PlaceOrderIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def request_hash(command: str, body: BaseModel | None) -> str:
+    """What an Idempotency-Key stands for: the command and its body, as canonical JSON
+    (sorted keys, no spaces), hashed. One key sent again with another body, or for another
+    command, is `idempotency-key-reused`."""
+    request = {"command": command, "body": body.model_dump(mode="json") if body else None}
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -230,7 +236,7 @@ async def _claim_key(
     services: Services, customer_id: str, key: str, body: PlaceOrderIn
 ) -> tuple[str, bool]:
     """The order id for this Idempotency-Key and whether it was claimed before."""
-    digest = _request_hash(body)
+    digest = request_hash("place", body)
     order_id = f"ord_{uuid.uuid4().hex[:20]}"
     async with services.engine.begin() as conn:
         inserted = await conn.execute(
@@ -295,11 +301,38 @@ _UPDATE_STATUS = {
 def _update_problem(error: WorkflowUpdateFailedError) -> Problem:
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type:
-        status = _UPDATE_STATUS.get(cause.type, 409)
-        if cause.details:
-            return Problem(status, cause.type, cause.message, skus=list(cause.details[0]))
-        return Problem(status, cause.type, cause.message)
+        skus = list(cause.details[0]) if cause.details else []
+        return _refusal(cause.type, cause.message, skus)
     return Problem(409, "conflict", str(cause or error))
+
+
+def _refusal(slug: str, message: str, skus: list[str]) -> Problem:
+    status = _UPDATE_STATUS.get(slug, 409)
+    if skus:
+        return Problem(status, slug, message, skus=skus)
+    return Problem(status, slug, message)
+
+
+async def _ended_order(services: Services, order_id: str, user: Principal) -> OrderOut:
+    """A replayed key whose order process has already ended: its first answer again. A
+    rejected order is refused as it was the first time (stock added since changes nothing);
+    an accepted one is the order."""
+    handle = services.temporal.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_id}")
+    try:
+        state = await handle.result()
+    except WorkflowFailureError:  # terminated or failed: whatever the read model holds
+        row = await services.orders.get(order_id)
+        if row is None:
+            raise Problem(
+                409, "conflict", "the order process for this Idempotency-Key ended without an order"
+            ) from None
+        return order_out(row, user)
+    if state.rejection is not None:
+        rejection = state.rejection
+        raise _refusal(rejection.type, rejection.message, rejection.skus)
+    if state.status == "rejected":  # a run by workers from before rejections were kept
+        raise Problem(409, "conflict", "the order was not accepted")
+    return await _answer(services, state, user)
 
 
 @router.post(
@@ -311,10 +344,10 @@ def _update_problem(error: WorkflowUpdateFailedError) -> Problem:
         **problems(
             {
                 403: "operators do not place orders",
-                409: "out of stock (no order is created)",
+                409: "out of stock (no order is created); a replayed key answers it again",
                 422: "invalid order, unknown sku or Idempotency-Key reused with another body",
                 429: "rate-limited",
-                503: "the order process did not answer in time",
+                503: "Temporal does not answer (with Retry-After)",
             }
         ),
     },
@@ -362,7 +395,10 @@ async def place_order(
         ),
         id=f"order-{order_id}",
         task_queue=ORDERS_QUEUE,
+        # a replayed key joins its running process, and never starts a second one once the
+        # first has ended (that run could accept what the first refused)
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(ORDER_STATUS, "accepted"),
@@ -377,6 +413,9 @@ async def place_order(
         )
     except WorkflowUpdateFailedError as error:
         raise _update_problem(error) from None
+    except WorkflowAlreadyStartedError:  # only a replayed key's order id exists already
+        response.status_code = 200
+        return await _ended_order(services, order_id, user)
     if replay:
         response.status_code = 200
     return await _answer(services, state, user)
@@ -446,17 +485,34 @@ async def order_notifications(
 
 
 async def _command(
-    services: Services, order_id: str, user: Principal, update: Any, arg: BaseModel
+    services: Services,
+    order_id: str,
+    user: Principal,
+    update: Any,
+    command: Command,
+    *,
+    body: BaseModel | None,
+    key: str | None,
 ) -> OrderOut:
-    """Run a workflow update and answer with the order as the workflow left it."""
+    """Run a workflow update and answer with the order as the workflow left it.
+
+    With an Idempotency-Key the update id is derived from the caller, the key and the
+    request, so Temporal answers a retried command with its first outcome instead of running
+    it again; the same key with another request gets another update id, which the workflow
+    refuses (`idempotency-key-reused`)."""
     await _visible(services, order_id, user)
+    update_id = None
+    if key is not None:
+        name = update.__name__
+        digest = request_hash(name, body)
+        command = command.model_copy(update={"idempotency_key": key, "request_hash": digest})
+        caller = "\n".join((user.user_id, key, digest))
+        update_id = f"{name}-{hashlib.sha256(caller.encode()).hexdigest()[:32]}"
     handle = services.temporal.get_workflow_handle(f"order-{order_id}")
     try:
-        state: OrderState = await handle.execute_update(update, arg)
+        state: OrderState = await handle.execute_update(update, command, id=update_id)
     except WorkflowUpdateFailedError as error:
         raise _update_problem(error) from None
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise Problem(503, "unavailable", "the order process did not answer in time") from None
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise Problem(409, "invalid-state", "the order process has finished") from None
@@ -482,48 +538,71 @@ async def _answer(services: Services, state: OrderState, user: Principal) -> Ord
     responses={409: {"description": "not cancellable"}},
 )
 async def cancel_order(
-    order_id: str, body: CancelIn, user: CurrentUser, services: ServicesDep
+    order_id: str,
+    body: CancelIn,
+    user: CurrentUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> OrderOut:
     by = "operator" if user.is_operator else "customer"
+    command = CancelCommand(reason=body.reason, by=by)
     return await _command(
-        services, order_id, user, OrderWorkflow.cancel, CancelCommand(reason=body.reason, by=by)
+        services, order_id, user, OrderWorkflow.cancel, command, body=body, key=idempotency_key
     )
 
 
 @router.post("/{order_id}/approve", response_model=OrderOut)
 async def approve_order(
-    order_id: str, body: DecisionIn, user: OperatorUser, services: ServicesDep
+    order_id: str,
+    body: DecisionIn,
+    user: OperatorUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> OrderOut:
+    decision = Decision(reason=body.reason)
     return await _command(
-        services, order_id, user, OrderWorkflow.approve, Decision(reason=body.reason)
+        services, order_id, user, OrderWorkflow.approve, decision, body=body, key=idempotency_key
     )
 
 
 @router.post("/{order_id}/reject", response_model=OrderOut)
 async def reject_order(
-    order_id: str, body: DecisionIn, user: OperatorUser, services: ServicesDep
+    order_id: str,
+    body: DecisionIn,
+    user: OperatorUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> OrderOut:
+    decision = Decision(reason=body.reason)
     return await _command(
-        services, order_id, user, OrderWorkflow.reject, Decision(reason=body.reason)
+        services, order_id, user, OrderWorkflow.reject, decision, body=body, key=idempotency_key
     )
 
 
 @router.post("/{order_id}/shipments", response_model=OrderOut)
 async def ship_order(
-    order_id: str, body: ShipmentIn, user: OperatorUser, services: ServicesDep
+    order_id: str,
+    body: ShipmentIn,
+    user: OperatorUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> OrderOut:
+    command = ShipCommand(carrier=body.carrier, tracking_number=body.tracking_number)
     return await _command(
-        services,
-        order_id,
-        user,
-        OrderWorkflow.ship,
-        ShipCommand(carrier=body.carrier, tracking_number=body.tracking_number),
+        services, order_id, user, OrderWorkflow.ship, command, body=body, key=idempotency_key
     )
 
 
 @router.post("/{order_id}/delivery", response_model=OrderOut)
-async def deliver_order(order_id: str, user: OperatorUser, services: ServicesDep) -> OrderOut:
-    return await _command(services, order_id, user, OrderWorkflow.deliver, Decision())
+async def deliver_order(
+    order_id: str,
+    user: OperatorUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> OrderOut:
+    return await _command(
+        services, order_id, user, OrderWorkflow.deliver, Decision(), body=None, key=idempotency_key
+    )
 
 
 @router.post(
@@ -546,11 +625,7 @@ async def refund_order(
     row = await _visible(services, order_id, user)
     if body.amount is not None and body.amount.currency != row["currency"]:
         raise Problem(422, "currency-mismatch", f"the order is in {row['currency']}")
-    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    command = RefundCommand(
-        amount=body.amount.amount if body.amount else None,
-        reason=body.reason,
-        idempotency_key=idempotency_key,
-        request_hash=digest if idempotency_key else None,
+    command = RefundCommand(amount=body.amount.amount if body.amount else None, reason=body.reason)
+    return await _command(
+        services, order_id, user, OrderWorkflow.refund, command, body=body, key=idempotency_key
     )
-    return await _command(services, order_id, user, OrderWorkflow.refund, command)
