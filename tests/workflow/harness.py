@@ -8,8 +8,8 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio.client import (
@@ -34,11 +34,36 @@ Order = WorkflowHandle[OrderWorkflow, OrderState]
 ADDRESS = AddressInput(name="Ada", line1="1 Main St", city="London", postal_code="N1", country="GB")
 
 
-@dataclass
+@dataclass(repr=False)
 class Harness:
     env: WorkflowEnvironment
     fakes: Fakes
     queues: dict[str, str]
+    workers: dict[str, Worker] = field(default_factory=dict)
+    runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    worker_options: dict[str, object] = field(default_factory=dict)
+
+    def start_worker(self, name: str) -> None:
+        """Start the worker for queue `name` (`orders`, `payments` or `notifications`)."""
+        worker = Worker(
+            self.env.client,
+            task_queue=self.queues[name],
+            workflows=WORKFLOWS[name],
+            activities=self.fakes.activities()[name],
+            **self.worker_options,  # type: ignore[arg-type]
+        )
+        self.workers[name] = worker
+        self.runs[name] = asyncio.create_task(worker.run())
+
+    async def stop_worker(self, name: str) -> None:
+        await self.workers.pop(name).shutdown()
+        await self.runs.pop(name)
+
+    async def restart(self, name: str) -> None:
+        """A crash and redeploy of one queue's worker: the new worker has nothing cached, so
+        it replays each workflow's history from the start before going on."""
+        await self.stop_worker(name)
+        self.start_worker(name)
 
     def policy(self, **overrides: object) -> OrderPolicy:
         return OrderPolicy(
@@ -75,24 +100,28 @@ class Harness:
         return handle, state
 
 
+WORKFLOWS: dict[str, list[type]] = {
+    "orders": [OrderWorkflow],
+    "payments": [PaymentWorkflow],
+    "notifications": [NotificationWorkflow],
+}
+
+
 @asynccontextmanager
-async def running(env: WorkflowEnvironment, fakes: Fakes) -> AsyncIterator[Harness]:
-    """Workers for the three queues, on queue names of their own, with `fakes` as activities."""
-    acts = fakes.activities()
-    queues = {name: f"{name}-{uuid.uuid4()}" for name in acts}
-    workflows = {
-        "orders": [OrderWorkflow],
-        "payments": [PaymentWorkflow],
-        "notifications": [NotificationWorkflow],
-    }
-    async with AsyncExitStack() as stack:
-        for name, queue in queues.items():
-            await stack.enter_async_context(
-                Worker(
-                    env.client, task_queue=queue, workflows=workflows[name], activities=acts[name]
-                )
-            )
-        yield Harness(env, fakes, queues)
+async def running(
+    env: WorkflowEnvironment, fakes: Fakes, **worker_options: object
+) -> AsyncIterator[Harness]:
+    """Workers for the three queues, on queue names of their own, with `fakes` as activities
+    (`worker_options` go to each Worker)."""
+    queues = {name: f"{name}-{uuid.uuid4()}" for name in WORKFLOWS}
+    harness = Harness(env, fakes, queues, worker_options=worker_options)
+    try:
+        for name in queues:
+            harness.start_worker(name)
+        yield harness
+    finally:
+        for name in list(harness.workers):
+            await harness.stop_worker(name)
 
 
 async def wait_status(handle: Order, status: str) -> OrderState:
