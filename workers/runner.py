@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypedDict
@@ -26,12 +26,13 @@ import uvloop
 from prometheus_client import generate_latest
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import PollerBehavior, PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import Interceptor, PollerBehavior, PollerBehaviorSimpleMaximum, Worker
 
 from adapters import tracing
 from adapters.logs import configure_logging
 from adapters.settings import Settings, get_settings
 from adapters.temporal import PAYMENTS_QUEUE, connect
+from workers.attention import AttentionInterceptor
 
 log = structlog.get_logger()
 
@@ -48,10 +49,12 @@ class WorkerOptions(TypedDict):
     activity_task_poller_behavior: PollerBehavior
     build_id: str | None
     max_task_queue_activities_per_second: float | None
+    interceptors: Sequence[Interceptor]
 
 
 def worker_options(settings: Settings, queue: str) -> WorkerOptions:
-    """Concurrency, pollers, build id, shutdown grace and rate limit for `queue`'s worker.
+    """Concurrency, pollers, build id, shutdown grace, rate limit and the attention interceptor
+    (a step that keeps failing is flagged, workers/attention.py) for `queue`'s worker.
 
     The payments queue is rate-limited (SPEC §4): Stripe's limit is per account, so Temporal
     enforces it across every payments worker. The price: the SDK then dispatches no activity
@@ -69,6 +72,7 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
         max_task_queue_activities_per_second=(
             settings.stripe_rate_per_second if queue == PAYMENTS_QUEUE else None
         ),
+        interceptors=[AttentionInterceptor(settings.attention_after_failures)],
     )
 
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationActivities,
         NotificationRequest,
     )
+    from workflows.attention import AttentionMixin
 
 SENDERS = {
     "email": NotificationActivities.send_email,
@@ -48,7 +49,7 @@ def last_error(error: BaseException) -> str:
 
 
 @workflow.defn
-class NotificationWorkflow:
+class NotificationWorkflow(AttentionMixin):
     """Deliver one message; after a day of failures record it as failed."""
 
     @workflow.run
@@ -77,6 +78,7 @@ class NotificationWorkflow:
 
     async def _give_up(self, request: NotificationRequest, error: str) -> DeliveryResult:
         workflow.logger.warning("notification failed: %s", error)
+        self.clear_attention()  # recorded failed below: the API shows it, nothing is stuck
         await workflow.execute_activity_method(
             NotificationActivities.mark_failed,
             FailureInput(request=request, error=error),

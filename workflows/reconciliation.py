@@ -13,12 +13,13 @@ with workflow.unsafe.imports_passed_through():
         ReconcileResult,
         ReconciliationActivities,
     )
+    from workflows.attention import AttentionMixin
 
 SCHEDULE_ID = "payments-reconciliation"
 
 
 @workflow.defn
-class ReconciliationWorkflow:
+class ReconciliationWorkflow(AttentionMixin):
     """Compare the payment ledger with Stripe and record the mismatches."""
 
     @workflow.run
