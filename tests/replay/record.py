@@ -8,21 +8,34 @@ old histories must be made with `workflow.patched` instead, and the replay test 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from temporalio import activity
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.reconciliation import ReconcileInput, ReconcileResult
 from tests.conftest import BIN, register_search_attributes
-from tests.workflow.fakes import Fakes
+from tests.workflow.fakes import Fakes, Script
 from tests.workflow.harness import Harness, Order, running, skip_until_done, wait_status
 from workflows.contracts import CancelCommand, Decision, PaymentWebhook, RefundCommand, ShipCommand
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
@@ -70,6 +83,99 @@ async def refund(h: Harness, handle: Order) -> None:
     await handle.result()
 
 
+async def reject(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "under_review")
+    await handle.execute_update(OrderWorkflow.reject, Decision(reason="fraud check"))
+    await handle.result()
+
+
+async def review_timeout(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "under_review")
+    await skip_until_done(h, handle, timedelta(hours=25))
+
+
+async def three_d_secure_expired(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "payment_action_required")
+    await skip_until_done(h, handle, timedelta(minutes=31))
+
+
+async def cancel_authorizing(h: Harness, handle: Order) -> None:
+    """Cancelled before the authorization reported back (it is slow at Stripe)."""
+    await handle.execute_update(OrderWorkflow.cancel, CancelCommand(reason="changed my mind"))
+    h.fakes.scripts[order_id(handle)].transient.clear()
+    await skip_until_done(h, handle, timedelta(minutes=5))
+
+
+async def cancel_three_d_secure(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "payment_action_required")
+    await handle.execute_update(OrderWorkflow.cancel, CancelCommand(reason="changed my mind"))
+    await skip_until_done(h, handle, timedelta(minutes=31))
+
+
+async def capture_failed(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "confirmed")
+    with contextlib.suppress(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="1")
+        )
+    await skip_until_done(h, handle, timedelta(days=7))  # fulfilment timeout cancels
+
+
+async def refund_failed(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "confirmed")
+    await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="1"))
+    with contextlib.suppress(WorkflowUpdateFailedError):
+        await handle.execute_update(OrderWorkflow.refund, RefundCommand(reason="damaged"))
+    await handle.execute_update(OrderWorkflow.deliver, Decision())
+    await skip_until_done(h, handle, timedelta(days=31))
+
+
+async def delivery_timeout(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "confirmed")
+    await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="UPS", tracking_number="1"))
+    await h.env.sleep(timedelta(days=31))  # delivered automatically
+    await skip_until_done(h, handle, timedelta(days=31))  # then the refund window closes
+
+
+async def out_of_stock(h: Harness, handle: Order) -> None:
+    await handle.result()
+
+
+async def refund_replay(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "confirmed")
+    await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="UPS", tracking_number="1"))
+    command = RefundCommand(amount=1000, reason="late", idempotency_key="k1", request_hash="h1")
+    await handle.execute_update(OrderWorkflow.refund, command)
+    await handle.execute_update(OrderWorkflow.refund, command)  # answered, nothing refunded
+    await handle.execute_update(OrderWorkflow.refund, RefundCommand(reason="returned"))
+    await handle.result()
+
+
+async def notification_gives_up(h: Harness, handle: Order) -> None:
+    await wait_status(handle, "confirmed")
+    await handle.execute_update(OrderWorkflow.cancel, CancelCommand(reason="changed my mind"))
+    await handle.result()
+    notification = h.env.client.get_workflow_handle(
+        f"notification-{order_id(handle)}-order_accepted-email"
+    )
+    # SMTP stays down past the 24 h retry window; the sleep call can hang once time is there
+    sleeper = asyncio.create_task(h.env.sleep(timedelta(hours=25)))
+    try:
+        for _ in range(600):
+            if (await notification.describe()).status != WorkflowExecutionStatus.RUNNING:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the notification did not give up after its window")
+    finally:
+        sleeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError, RPCError):
+            await sleeper
+
+
+def order_id(handle: Order) -> str:
+    return handle.id.removeprefix("order-")
+
+
 Scenario = Callable[[Harness, Order], Awaitable[None]]
 SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
     "happy": ({"TSHIRT": 2}, {}, happy),
@@ -78,29 +184,114 @@ SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
     "review": ({"MACHINE": 1}, {}, review),
     "cancel": ({"TSHIRT": 3}, {}, cancel),
     "refund": ({"TSHIRT": 2}, {}, refund),
+    "reject": ({"MACHINE": 1}, {}, reject),
+    "review_timeout": ({"MACHINE": 1}, {}, review_timeout),
+    "three_d_secure_expired": (
+        {"TSHIRT": 1},
+        {"intent_status": "requires_action"},
+        three_d_secure_expired,
+    ),
+    "cancel_authorizing": (
+        {"TSHIRT": 1},
+        {"script": Script(transient={"authorize_payment": 1_000})},
+        cancel_authorizing,
+    ),
+    "cancel_three_d_secure": (
+        {"TSHIRT": 1},
+        {"intent_status": "requires_action"},
+        cancel_three_d_secure,
+    ),
+    "capture_failed": (
+        {"TSHIRT": 1},
+        {"script": Script(refuse=frozenset({"capture"}))},
+        capture_failed,
+    ),
+    "refund_failed": (
+        {"TSHIRT": 1},
+        {"script": Script(refuse=frozenset({"refund"}))},
+        refund_failed,
+    ),
+    "delivery_timeout": ({"TSHIRT": 1}, {}, delivery_timeout),
+    "out_of_stock": ({"MACHINE": 3}, {}, out_of_stock),
+    "refund_replay": ({"TSHIRT": 2}, {}, refund_replay),
+    "notification_gives_up": ({"MUG": 1}, {"smtp_down": True}, notification_gives_up),
 }
+"""Order scenarios: (lines, Fakes fields or a per-order `script`, what happens next).
+`reconciliation` is recorded on its own (record_reconciliation)."""
+
+ORIGINAL = ("happy", "declined", "three_d_secure", "review", "cancel", "refund")
+"""The first recordings; `--new` records everything else."""
 
 
 async def record(name: str, env: WorkflowEnvironment) -> None:
+    if name == "reconciliation":
+        await record_reconciliation(env)
+        return
     lines, setup, scenario = SCENARIOS[name]
     order_id = f"{name}-{uuid.uuid4().hex[:6]}"
     client = env.client
-    async with running(env, Fakes(**setup)) as h:  # type: ignore[arg-type]
-        handle, _ = await h.place(lines, order_id=order_id)
+    setup = dict(setup)
+    script = setup.pop("script", None)
+    fakes = Fakes(**setup)  # type: ignore[arg-type]
+    if isinstance(script, Script):
+        fakes.scripts[order_id] = copy.deepcopy(script)
+    async with running(env, fakes) as h:
+        try:
+            handle, _ = await h.place(lines, order_id=order_id)
+        except WorkflowUpdateFailedError:  # out of stock: the order never started a payment
+            handle = client.get_workflow_handle_for(
+                OrderWorkflow.run,  # type: ignore[arg-type]
+                f"order-{order_id}",
+            )
         await scenario(h, handle)
-        payment = client.get_workflow_handle(f"payment-{order_id}")
-        await asyncio.wait_for(payment.result(), timeout=30)
-        for kind, wf in (("order", handle), ("payment", payment)):
+        kinds: list[tuple[str, WorkflowHandle[Any, Any]]] = [("order", handle)]
+        if name != "out_of_stock":
+            payment = client.get_workflow_handle(f"payment-{order_id}")
+            await asyncio.wait_for(payment.result(), timeout=30)
+            kinds.append(("payment", payment))
+            notification = client.get_workflow_handle(
+                f"notification-{order_id}-order_accepted-email"
+            )
+            kinds.append(("notification", notification))
+        for kind, wf in kinds:
             history = await wf.fetch_history()
             (HISTORIES / f"{kind}-{name}.json").write_text(history.to_json())
-        notification = client.get_workflow_handle(f"notification-{order_id}-order_accepted-email")
-        history = await notification.fetch_history()
-        (HISTORIES / f"notification-{name}.json").write_text(history.to_json())
+
+
+async def record_reconciliation(env: WorkflowEnvironment) -> None:
+    @activity.defn(name="reconcile_payments")
+    async def reconcile_payments(inp: ReconcileInput) -> ReconcileResult:
+        return ReconcileResult(report_id="rep_1", checked=3, mismatches=1)
+
+    queue = f"payments-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[ReconciliationWorkflow],
+        activities=[reconcile_payments],
+    ):
+        handle = await env.client.start_workflow(
+            ReconciliationWorkflow.run,
+            ReconcileInput(),
+            id=f"reconciliation-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+        (HISTORIES / "reconciliation.json").write_text(history.to_json())
 
 
 async def main(names: list[str]) -> None:
+    """No names: every scenario (re-records the committed files too); `--new`: every
+    scenario but the original six, whose files prove old histories still replay; or names."""
+    everything = [*SCENARIOS, "reconciliation"]
+    if names == ["--new"]:
+        names = [name for name in everything if name not in ORIGINAL]
+    unknown = set(names) - set(everything)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}; known: {everything}")
     HISTORIES.mkdir(exist_ok=True)
-    for name in names or list(SCENARIOS):
+    for name in names or everything:
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(BIN / "temporal-test-server"),

@@ -18,6 +18,7 @@ from tests.replay.incompatible import ReorderedOrderWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 
 ROOT = Path(__file__).resolve().parents[1] / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))
@@ -38,7 +39,7 @@ def test_every_main_path_of_every_workflow_has_a_history() -> None:
 @pytest.mark.parametrize("history", HISTORIES, ids=[str(p.relative_to(ROOT)) for p in HISTORIES])
 async def test_history_replays_on_the_current_code(history: Path) -> None:
     replayer = Replayer(
-        workflows=[OrderWorkflow, PaymentWorkflow, NotificationWorkflow],
+        workflows=[OrderWorkflow, PaymentWorkflow, NotificationWorkflow, ReconciliationWorkflow],
         data_converter=pydantic_data_converter,
     )
     await replayer.replay_workflow(load(history))
