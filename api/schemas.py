@@ -1,15 +1,47 @@
-"""Request and response bodies shared by several routes."""
+"""Request and response bodies shared by several routes, and the string types every request
+field, path and query parameter is made of.
+
+Every string the API accepts is one of `Line` or `Lines` (or a narrower pattern): PostgreSQL
+text and JSONB cannot hold NUL (`\\u0000` in JSON), and a NUL that passed validation once
+reached a JSONB column and made an order's workflow retry for ever. Other C0 controls and
+DEL have no business in names, addresses or references either. A lone UTF-16 surrogate
+(`"\\ud800"` in JSON) cannot be encoded for PostgreSQL at all; pydantic refuses it wherever a
+pattern is checked (`string_unicode`), so these types refuse it too.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import Header
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 T = TypeVar("T")
 
-NO_NUL = r"^[^\x00]*$"
-"""PostgreSQL text cannot hold NUL; free text refuses it up front (a 422, not a 500)."""
+SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+"""No C0 control character (NUL, tab, newline, escape...) and no DEL."""
+
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""As `SINGLE_LINE`, but tab, newline and carriage return are allowed."""
+
+Line = Annotated[str, StringConstraints(pattern=SINGLE_LINE)]
+"""Free text on one line; narrow it with another `StringConstraints` (lengths, stripping)."""
+
+Lines = Annotated[str, StringConstraints(pattern=MULTI_LINE)]
+"""Free text that may span lines: reasons, descriptions."""
+
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
+
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="1 to 255 printable ASCII characters, no spaces; a retry sends the same key",
+    ),
+]
+"""The `Idempotency-Key` header: anything else is a 422, never a key stored or looked up."""
 
 
 class Strict(BaseModel):
@@ -26,9 +58,10 @@ class MoneyOut(BaseModel):
 
 
 class MoneyIn(Strict):
-    """An amount in minor units (cents) of an ISO 4217 currency."""
+    """An amount in minor units (cents) of an ISO 4217 currency; `"1500"` or `1500.0` is
+    refused, not read as 1500."""
 
-    amount: int = Field(ge=0, le=100_000_000, examples=[2500])
+    amount: StrictInt = Field(ge=0, le=100_000_000, examples=[2500])
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(examples=["EUR"])
 
 

@@ -15,12 +15,13 @@ from adapters.passwords import hash_password_async, verify_password_async
 from api.deps import ServicesDep
 from api.errors import Problem, problems
 from api.ratelimit import Counter, client_ip
-from api.schemas import NO_NUL, Strict
+from api.schemas import Line, Strict
 from api.security import issue_token
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
-Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
+Password = Annotated[Line, StringConstraints(min_length=12, max_length=256)]
+ShortLine = Annotated[Line, StringConstraints(max_length=256)]
 _RATE_LIMITED = {429: "rate-limited: too many attempts from this address or for this email"}
 _LOGIN_LIMITED = {429: "rate-limited: too many failed logins from this address or for this email"}
 
@@ -43,10 +44,7 @@ class RegisterIn(Strict):
 
     email: EmailStr
     password: Password = Field(description="at least 12 characters")
-    name: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL),
-    ]
+    name: Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,31}$")] | None = None
 
 
@@ -84,7 +82,7 @@ class TokenIn(Strict):
     )
 
     email: EmailStr
-    password: Annotated[str, StringConstraints(max_length=256)]
+    password: ShortLine
 
 
 class TokenForm(Strict):
@@ -104,10 +102,10 @@ class TokenForm(Strict):
 
     grant_type: Literal["password"] | None = None
     username: EmailStr
-    password: Annotated[str, StringConstraints(max_length=256)]
-    scope: Annotated[str, StringConstraints(max_length=256)] = ""
-    client_id: Annotated[str, StringConstraints(max_length=256)] | None = None
-    client_secret: Annotated[str, StringConstraints(max_length=256)] | None = None
+    password: ShortLine
+    scope: ShortLine = ""
+    client_id: ShortLine | None = None
+    client_secret: ShortLine | None = None
 
 
 class TokenOut(BaseModel):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, Field, StringConstraints
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from pydantic import BaseModel, Field, StrictInt, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from temporalio.client import (
@@ -33,8 +34,20 @@ from api.deps import CurrentUser, OperatorUser, Services, ServicesDep
 from api.errors import DOMAIN_STATUS, Problem, problems
 from api.pagination import decode_cursor, encode_cursor
 from api.ratelimit import OrderRateLimit
-from api.schemas import MoneyIn, MoneyOut, Page, Strict, money
+from api.schemas import (
+    SINGLE_LINE,
+    IdempotencyKey,
+    Line,
+    Lines,
+    MoneyIn,
+    MoneyOut,
+    Page,
+    Sku,
+    Strict,
+    money,
+)
 from api.security import Principal
+from domain.orders import OrderStatus
 from workflows.contracts import (
     AddressInput,
     CancelCommand,
@@ -51,21 +64,46 @@ from workflows.search import CUSTOMER_ID, ORDER_STATUS
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[Lines, StringConstraints(max_length=500)]
+
+ORDER_ID_PATTERN = r"^ord_[0-9a-f]{20}$"
+"""What `place_order` makes: `ord_` and 20 hex digits."""
+CUSTOMER_ID_PATTERN = r"^usr_[0-9a-f]{20}$"
+"""What the user store makes: `usr_` and 20 hex digits."""
+_ORDER_ID = re.compile(ORDER_ID_PATTERN)
+
+
+async def _order_id(
+    order_id: Annotated[
+        str,
+        Path(
+            json_schema_extra={"pattern": ORDER_ID_PATTERN}, examples=["ord_0f9c2a7b4e5d6c1a2b3c"]
+        ),
+    ],
+) -> str:
+    """An id that cannot be an order's is the same 404 as an unknown order (and never reaches
+    PostgreSQL or Temporal)."""
+    if not _ORDER_ID.fullmatch(order_id):
+        raise Problem(404, "not-found", "no such order")
+    return order_id
+
+
+OrderId = Annotated[str, Depends(_order_id)]
 
 
 class LineIn(Strict):
-    sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    quantity: int = Field(ge=1, le=100)
+    sku: Sku
+    quantity: StrictInt = Field(ge=1, le=100)
 
 
 class AddressIn(Strict):
     name: Text
     line1: Text
-    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
+    line2: Annotated[Line, StringConstraints(max_length=200)] | None = None
     city: Text
     postal_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
+        Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
     ]
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
@@ -147,20 +185,24 @@ class NotificationOut(BaseModel):
 
 
 class CancelIn(Strict):
-    reason: Annotated[str, StringConstraints(max_length=500)] = "cancelled"
+    reason: Reason = "cancelled"
 
     model_config = {"json_schema_extra": {"examples": [{"reason": "changed my mind"}]}}
 
 
 class DecisionIn(Strict):
-    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+    reason: Reason = ""
 
     model_config = {"json_schema_extra": {"examples": [{"reason": "address verified"}]}}
 
 
+OptionalDecision = Annotated[DecisionIn | None, Body()]
+"""Approve and reject work without a body, as delivery does."""
+
+
 class RefundIn(Strict):
     amount: MoneyIn | None = Field(default=None, description="omitted: refund the rest")
-    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+    reason: Reason = ""
 
     model_config = {
         "json_schema_extra": {
@@ -174,7 +216,7 @@ class RefundIn(Strict):
 class ShipmentIn(Strict):
     carrier: Text
     tracking_number: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+        Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
     ]
 
     model_config = {
@@ -358,7 +400,7 @@ async def place_order(
     services: ServicesDep,
     response: Response,
     _: OrderRateLimit,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Start the order process; answers once stock is reserved and the order is accepted."""
     if user.is_operator:
@@ -425,10 +467,10 @@ async def place_order(
 async def list_orders(
     user: CurrentUser,
     services: ServicesDep,
-    status: Annotated[str | None, Query(max_length=32)] = None,
-    customer_id: Annotated[str | None, Query(max_length=40)] = None,
+    status: OrderStatus | None = None,
+    customer_id: Annotated[str | None, Query(pattern=CUSTOMER_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=512, pattern=SINGLE_LINE)] = None,
 ) -> Page[OrderOut]:
     """Newest first; customers see their own orders, operators everyone's."""
     secret = services.settings.jwt_secret.get_secret_value().encode()
@@ -454,12 +496,14 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses={404: {"description": "not found"}})
-async def get_order(order_id: str, user: CurrentUser, services: ServicesDep) -> OrderOut:
+async def get_order(order_id: OrderId, user: CurrentUser, services: ServicesDep) -> OrderOut:
     return order_out(await _visible(services, order_id, user), user)
 
 
 @router.get("/{order_id}/events", response_model=list[EventOut])
-async def order_events(order_id: str, user: CurrentUser, services: ServicesDep) -> list[EventOut]:
+async def order_events(
+    order_id: OrderId, user: CurrentUser, services: ServicesDep
+) -> list[EventOut]:
     await _visible(services, order_id, user)
     return [
         EventOut.model_validate(e.model_dump()) for e in await services.orders.timeline(order_id)
@@ -468,7 +512,7 @@ async def order_events(order_id: str, user: CurrentUser, services: ServicesDep) 
 
 @router.get("/{order_id}/notifications", response_model=list[NotificationOut])
 async def order_notifications(
-    order_id: str, user: CurrentUser, services: ServicesDep
+    order_id: OrderId, user: CurrentUser, services: ServicesDep
 ) -> list[NotificationOut]:
     """The order's deliveries. Their errors quote internal hosts, merchant URLs and provider
     answers, and `review_required` goes to the operators: an owner sees neither, only the
@@ -538,11 +582,11 @@ async def _answer(services: Services, state: OrderState, user: Principal) -> Ord
     responses={409: {"description": "not cancellable"}},
 )
 async def cancel_order(
-    order_id: str,
+    order_id: OrderId,
     body: CancelIn,
     user: CurrentUser,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     by = "operator" if user.is_operator else "customer"
     command = CancelCommand(reason=body.reason, by=by)
@@ -553,13 +597,14 @@ async def cancel_order(
 
 @router.post("/{order_id}/approve", response_model=OrderOut)
 async def approve_order(
-    order_id: str,
-    body: DecisionIn,
+    order_id: OrderId,
     user: OperatorUser,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    body: OptionalDecision = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
-    decision = Decision(reason=body.reason)
+    """Confirm an order under review; the body (a reason) is optional."""
+    decision = Decision(reason=body.reason) if body else Decision()
     return await _command(
         services, order_id, user, OrderWorkflow.approve, decision, body=body, key=idempotency_key
     )
@@ -567,13 +612,14 @@ async def approve_order(
 
 @router.post("/{order_id}/reject", response_model=OrderOut)
 async def reject_order(
-    order_id: str,
-    body: DecisionIn,
+    order_id: OrderId,
     user: OperatorUser,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    body: OptionalDecision = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
-    decision = Decision(reason=body.reason)
+    """Refuse an order under review; the body (a reason) is optional."""
+    decision = Decision(reason=body.reason) if body else Decision()
     return await _command(
         services, order_id, user, OrderWorkflow.reject, decision, body=body, key=idempotency_key
     )
@@ -581,11 +627,11 @@ async def reject_order(
 
 @router.post("/{order_id}/shipments", response_model=OrderOut)
 async def ship_order(
-    order_id: str,
+    order_id: OrderId,
     body: ShipmentIn,
     user: OperatorUser,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     command = ShipCommand(carrier=body.carrier, tracking_number=body.tracking_number)
     return await _command(
@@ -595,10 +641,10 @@ async def ship_order(
 
 @router.post("/{order_id}/delivery", response_model=OrderOut)
 async def deliver_order(
-    order_id: str,
+    order_id: OrderId,
     user: OperatorUser,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     return await _command(
         services, order_id, user, OrderWorkflow.deliver, Decision(), body=None, key=idempotency_key
@@ -614,11 +660,11 @@ async def deliver_order(
     },
 )
 async def refund_order(
-    order_id: str,
+    order_id: OrderId,
     body: RefundIn,
     user: OperatorUser,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Refund part or all of the captured amount (operators). A repeated Idempotency-Key
     answers with the order and refunds nothing more."""

@@ -6,23 +6,30 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from adapters.catalogue import StockRefused
 from api.deps import OperatorUser, ServicesDep
 from api.errors import Problem, problems
 from api.pagination import decode_cursor, encode_cursor
-from api.schemas import NO_NUL, MoneyIn, MoneyOut, Page, Strict, money
+from api.schemas import (
+    SINGLE_LINE,
+    SKU_PATTERN,
+    Line,
+    Lines,
+    MoneyIn,
+    MoneyOut,
+    Page,
+    Sku,
+    Strict,
+    money,
+)
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
-SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-Sku = Annotated[str, StringConstraints(pattern=SKU_PATTERN)]
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, examples=["TSHIRT-BLUE-M"])]
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
-]
-Description = Annotated[str, StringConstraints(max_length=5000, pattern=NO_NUL)]
+Name = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[Lines, StringConstraints(max_length=5000)]
 
 _EXAMPLE: dict[str, Any] = {
     "sku": "TSHIRT-BLUE-M",
@@ -68,7 +75,7 @@ class ProductIn(Strict):
     name: Name
     description: Description = ""
     price: MoneyIn
-    stock: int = Field(ge=0, le=1_000_000)
+    stock: StrictInt = Field(ge=0, le=1_000_000)
 
 
 class ProductPatchIn(Strict):
@@ -88,7 +95,7 @@ class StockIn(Strict):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"delta": 10}, {"delta": -3}]})
 
-    delta: int = Field(ge=-1_000_000, le=1_000_000)
+    delta: StrictInt = Field(ge=-1_000_000, le=1_000_000)
 
 
 def _out(row: dict[str, Any]) -> ProductOut:
@@ -106,10 +113,10 @@ async def list_products(
     services: ServicesDep,
     q: Annotated[
         str | None,
-        Query(max_length=100, pattern=NO_NUL, description="words in the name or description"),
+        Query(max_length=100, pattern=SINGLE_LINE, description="words in the name or description"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=512, pattern=SINGLE_LINE)] = None,
 ) -> Page[ProductOut]:
     """Products by sku, in keyset pages: inserts while paging never repeat or skip one."""
     secret = services.settings.jwt_secret.get_secret_value().encode()
