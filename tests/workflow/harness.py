@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 
 from activities.orders import LineRequest
 from tests.workflow.fakes import Fakes
+from workers.attention import AttentionInterceptor
 from workflows.contracts import AddressInput, OrderPolicy, OrderState, PlaceOrderInput
 from workflows.notification import NotificationWorkflow
 from workflows.order import OrderWorkflow
@@ -114,6 +115,7 @@ async def running(
     """Workers for the three queues, on queue names of their own, with `fakes` as activities
     (`worker_options` go to each Worker)."""
     queues = {name: f"{name}-{uuid.uuid4()}" for name in WORKFLOWS}
+    worker_options = {"interceptors": [AttentionInterceptor(5)], **worker_options}  # as deployed
     harness = Harness(env, fakes, queues, worker_options=worker_options)
     try:
         for name in queues:
