@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.money import Money
     from domain.orders import Address, Order, OrderLine, OrderStatus
     from domain.text import unstorable
+    from workflows.attention import AttentionMixin
     from workflows.contracts import (
         CancelCommand,
         Command,
@@ -104,7 +105,7 @@ _FREE_TEXT = {"reason": True, "carrier": False, "tracking_number": False}
 
 
 @workflow.defn
-class OrderWorkflow:
+class OrderWorkflow(AttentionMixin):
     """Orchestrates reservation, payment, review, fulfilment, cancellation and compensation."""
 
     @workflow.init
@@ -777,4 +778,4 @@ class OrderWorkflow:
             details += "\n\n**the authorization could not be voided**: check the payment"
         if self._unrecorded:
             details += f"\n\n**not in the read model**: {self._unrecorded}"
-        return details
+        return self.with_attention(details)

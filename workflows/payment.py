@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         IntentResult,
         PaymentActivities,
     )
+    from workflows.attention import AttentionMixin
     from workflows.contracts import (
         PaymentCommand,
         PaymentInput,
@@ -53,7 +54,7 @@ def _reason(error: ActivityError) -> str:
 
 
 @workflow.defn
-class PaymentWorkflow:
+class PaymentWorkflow(AttentionMixin):
     """Authorize (manual capture), wait for 3-D Secure, capture or void."""
 
     @workflow.init
