@@ -131,6 +131,29 @@ async def test_one_key_on_two_different_commands_is_422(api: httpx.AsyncClient) 
     assert (await api.get(f"/v1/orders/{big['id']}", headers=op)).json()["status"] == "confirmed"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [b"tab\tinside", b"caf\xc3\xa9", b"x" * 256],
+    ids=["control-character", "not-ascii", "too-long"],
+)
+async def test_an_idempotency_key_that_is_not_printable_ascii_is_422(
+    api: httpx.AsyncClient, value: bytes
+) -> None:
+    op = await operator(api)
+    order_id = await confirmed_order(api)
+
+    answer = await api.post(
+        f"/v1/orders/{order_id}/shipments",
+        headers=[(b"Authorization", op["Authorization"].encode()), (b"Idempotency-Key", value)],
+        json={"carrier": "DHL", "tracking_number": "JD3"},
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["type"] == "/problems/validation-error"
+    order = (await api.get(f"/v1/orders/{order_id}", headers=op)).json()
+    assert order["status"] == "confirmed"
+
+
 async def test_a_replayed_out_of_stock_key_is_409_again_after_stock_was_added(
     api: httpx.AsyncClient,
 ) -> None:

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from temporalio import activity
-from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -302,3 +302,17 @@ async def test_stock_changes_run_once_their_decision_is_recorded(
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]
     assert "release_stock" in scheduled
+
+
+async def test_three_d_secure_expiring_with_the_void_refused_still_cancels(
+    harness: Harness, provider: Provider
+) -> None:
+    provider.intent_status = "requires_action"
+    provider.refuse_void = True
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "payment_action_required")
+
+    result = await skip_until_done(harness, handle, timedelta(minutes=31))
+
+    assert result.status == "cancelled"
+    assert provider.stock["TSHIRT"] == 10
