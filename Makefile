@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: setup  ## the whole engine on local defaults (SPEC §3); Ctrl-C stops it
+run: setup  ## the whole engine on local defaults (README.md); Ctrl-C stops it
 	$(PY) -m devstack
 
 test: setup  ## every test: unit, workflow (time skipping), integration and end to end

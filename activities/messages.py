@@ -28,7 +28,7 @@ EVENTS = (
     "refund_issued",
     "review_required",
 )
-"""SPEC §4.3: the customer events and the operator's `review_required`."""
+"""The customer events and the operator's `review_required` (docs/orders.md, "Notifications")."""
 
 EVENT_STATUS = {
     "order_accepted": "accepted",

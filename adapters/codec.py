@@ -1,4 +1,4 @@
-"""AES-GCM payload encryption, so Temporal stores no readable customer data (SPEC §6).
+"""AES-GCM payload encryption, so Temporal stores no readable customer data.
 
 Each encrypted payload names its key in the metadata (`encryption-key-id`, a short hash of
 the key), so a key can be rotated: the current key encrypts, every configured key decrypts.

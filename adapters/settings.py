@@ -20,8 +20,8 @@ SEARCH_ATTRIBUTES = {
     "PaymentStatus": "Keyword",
     "NeedsAttention": "Keyword",
 }
-"""Custom search attributes the Temporal namespace must have (SPEC §6); `NeedsAttention` names
-a step that keeps failing (workflows/attention.py)."""
+"""Custom search attributes the Temporal namespace must have (docs/orders.md, "Operators");
+`NeedsAttention` names a step that keeps failing (workflows/attention.py)."""
 
 
 class Settings(BaseSettings):
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "Commerce Engine <orders@example.com>"
 
-    # SMS and merchant webhooks (SPEC §4.3); empty URL: the channel is off
+    # SMS and merchant webhooks (docs/orders.md, "Notifications"); empty URL: the channel is off
     sms_provider_url: str = ""
     """The provider's send endpoint: POST `{"to", "body"}` with `Authorization: Bearer`."""
     sms_provider_token: SecretStr | None = None
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     hsts_seconds: int = 0
     """Strict-Transport-Security max-age; set it when the API is served over HTTPS only."""
 
-    # Order process (SPEC §4.1)
+    # Order process: timers and thresholds (docs/orders.md, "Statuses")
     review_threshold: int = 100_000
     review_timeout: timedelta = timedelta(hours=24)
     payment_action_timeout: timedelta = timedelta(minutes=30)

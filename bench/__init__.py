@@ -1,1 +1,1 @@
-"""`make bench`: the engine's orders per second beside a same-shape no-op baseline (SPEC §7)."""
+"""`make bench`: the engine's orders per second beside a same-shape no-op baseline."""

@@ -1,7 +1,7 @@
 """Domain events: facts the order aggregate records on each transition.
 
 Each event has a stable `name` (the timeline's `type`) and, where a customer is told about
-it, the notification event of SPEC §4.3 (`notify`).
+it, the notification event it starts (`notify`; docs/orders.md, "Notifications").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The order aggregate: it decides every status transition of SPEC §4.1 and records events.
+"""The order aggregate: it decides every status transition (docs/orders.md) and records events.
 
 Workflows ask the aggregate (`order.ship(...)`) and act on the events it returns; they
 never re-implement a rule. Every method either changes state and returns the new events,
@@ -25,7 +25,7 @@ MAX_LINES = 100
 
 
 class OrderStatus(StrEnum):
-    """Where an order stands (SPEC §4.1)."""
+    """Where an order stands in its process."""
 
     ACCEPTED = "accepted"
     PAYMENT_ACTION_REQUIRED = "payment_action_required"
@@ -85,7 +85,7 @@ class Shipment:
 
 
 def validate_quantity(quantity: int) -> None:
-    """Quantities are 1 to 100 per line (SPEC §5)."""
+    """Quantities are 1 to 100 per line."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidOrder(f"quantity must be between 1 and {MAX_QUANTITY}, got {quantity}")
 

@@ -56,7 +56,7 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
     """Concurrency, pollers, build id, shutdown grace, rate limit and the attention interceptor
     (a step that keeps failing is flagged, workers/attention.py) for `queue`'s worker.
 
-    The payments queue is rate-limited (SPEC §4): Stripe's limit is per account, so Temporal
+    The payments queue is rate-limited: Stripe's limit is per account, so Temporal
     enforces it across every payments worker. The price: the SDK then dispatches no activity
     of that queue eagerly (in the workflow task's answer), each goes through matching.
     """

@@ -1,4 +1,4 @@
-"""OrderWorkflow: one order's whole life (SPEC §4.1), id `order-{order_id}`, queue `orders`.
+"""OrderWorkflow: one order's whole life (docs/orders.md), id `order-{order_id}`, queue `orders`.
 
 The domain `Order` decides every transition; this class only orchestrates: it reserves
 stock, runs the payment as a child workflow, waits on timers and operator commands

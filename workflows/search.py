@@ -1,4 +1,4 @@
-"""Search attribute keys of SPEC §6, shared by the order and payment workflows."""
+"""Search attribute keys shared by the order and payment workflows (docs/orders.md, "Operators")."""
 
 from temporalio.common import SearchAttributeKey
 

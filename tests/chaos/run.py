@@ -1,5 +1,6 @@
 """`make chaos`: orders through the HTTP API while the engine's parts are killed and restarted;
-then every order is checked against the ledger and the outside world (SPEC §7, nothing lost).
+then every order is checked against the ledger and the outside world ("nothing lost" in
+docs/orders.md).
 
     python -m tests.chaos.run [--orders 200] [--full]
 

@@ -1,5 +1,5 @@
 """Notifications against the real Temporal dev server, PostgreSQL and SMTP sinks, plus a
-local merchant webhook receiver and SMS provider stand-in (SPEC §4.3).
+local merchant webhook receiver and SMS provider stand-in.
 
 NotificationWorkflows are started directly, on a worker of the test's own task queue built
 exactly as `python -m workers.notifications` builds it, for orders written to the read model

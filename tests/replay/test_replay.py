@@ -1,4 +1,4 @@
-"""Committed histories replay against today's workflow code (SPEC §7, determinism).
+"""Committed histories replay against today's workflow code (docs/orders.md, "Determinism").
 
 A failure here means a change would break running workflows: make it with
 `workflow.patched` (or worker versioning), then re-record with `make histories`.

@@ -1,4 +1,4 @@
-"""The order aggregate: placing an order and every status transition of SPEC §4.1."""
+"""The order aggregate: placing an order and every status transition of docs/orders.md."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from domain.money import Money
 from domain.orders import Address, Order, OrderLine, OrderStatus
 
 S = OrderStatus
-THRESHOLD = 100_000  # SPEC §4.1 default REVIEW_THRESHOLD, in minor units
+THRESHOLD = 100_000  # the default REVIEW_THRESHOLD, in minor units
 ADDRESS = Address(
     name="Ada Lovelace", line1="1 Main St", city="Berlin", postal_code="10115", country="DE"
 )
@@ -530,7 +530,7 @@ COMMANDS: dict[str, Callable[[Order], list[ev.DomainEvent]]] = {
     "refund": lambda o: o.refund(eur(100), "goodwill"),
 }
 
-# Where SPEC §4.1 allows each command; everything else must be refused.
+# Where docs/orders.md allows each command; everything else must be refused.
 ALLOWED: dict[str, set[OrderStatus]] = {
     "require_payment_action": {S.ACCEPTED},
     "authorize": {S.ACCEPTED, S.PAYMENT_ACTION_REQUIRED},
