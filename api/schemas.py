@@ -3,8 +3,9 @@ field, path and query parameter is made of.
 
 Every string the API accepts is one of `Line` or `Lines` (or a narrower pattern): PostgreSQL
 text and JSONB cannot hold NUL (`\\u0000` in JSON), and a NUL that passed validation once
-reached a JSONB column and made an order's workflow retry for ever. Other C0 controls and
-DEL have no business in names, addresses or references either. A lone UTF-16 surrogate
+reached a JSONB column and made an order's workflow retry for ever. Other control
+characters (C0, DEL, C1) have no business in names, addresses or references either; the rule
+is `domain/text.py`'s, which the order workflow's command checks use too. A lone UTF-16 surrogate
 (`"\\ud800"` in JSON) cannot be encoded for PostgreSQL at all; pydantic refuses it wherever a
 pattern is checked (`string_unicode`), so these types refuse it too.
 """
@@ -16,13 +17,9 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
+from domain.text import MULTI_LINE, SINGLE_LINE
+
 T = TypeVar("T")
-
-SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
-"""No C0 control character (NUL, tab, newline, escape...) and no DEL."""
-
-MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-"""As `SINGLE_LINE`, but tab, newline and carriage return are allowed."""
 
 Line = Annotated[str, StringConstraints(pattern=SINGLE_LINE)]
 """Free text on one line; narrow it with another `StringConstraints` (lengths, stripping)."""

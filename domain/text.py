@@ -11,8 +11,19 @@ from __future__ import annotations
 
 import re
 
-_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_MULTI_LINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+_CONTROLS_BUT_LINE_BREAKS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_SURROGATES = r"\ud800-\udfff"
+
+SINGLE_LINE = f"^[^{_CONTROLS}]*$"
+"""A pattern for storable one-line text (the API's string types use it; a lone surrogate is
+refused by the validator before any pattern is checked)."""
+
+MULTI_LINE = f"^[^{_CONTROLS_BUT_LINE_BREAKS}]*$"
+"""As `SINGLE_LINE`, but tab, newline and carriage return are allowed."""
+
+_SINGLE_LINE = re.compile(f"[{_CONTROLS}{_SURROGATES}]")
+_MULTI_LINE = re.compile(f"[{_CONTROLS_BUT_LINE_BREAKS}{_SURROGATES}]")
 
 
 def unstorable(text: str, *, multiline: bool = False) -> str | None:

@@ -35,7 +35,6 @@ from api.errors import DOMAIN_STATUS, Problem, problems
 from api.pagination import decode_cursor, encode_cursor
 from api.ratelimit import OrderRateLimit
 from api.schemas import (
-    SINGLE_LINE,
     IdempotencyKey,
     Line,
     Lines,
@@ -48,6 +47,7 @@ from api.schemas import (
 )
 from api.security import Principal
 from domain.orders import OrderStatus
+from domain.text import SINGLE_LINE
 from workflows.contracts import (
     AddressInput,
     CancelCommand,

@@ -13,7 +13,6 @@ from api.deps import OperatorUser, ServicesDep
 from api.errors import Problem, problems
 from api.pagination import decode_cursor, encode_cursor
 from api.schemas import (
-    SINGLE_LINE,
     SKU_PATTERN,
     Line,
     Lines,
@@ -24,6 +23,7 @@ from api.schemas import (
     Strict,
     money,
 )
+from domain.text import SINGLE_LINE
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 

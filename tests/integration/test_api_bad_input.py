@@ -21,7 +21,7 @@ from tests.integration.test_api_errors import assert_problem
 
 pytestmark = pytest.mark.integration
 
-BAD = {"nul": "\x00", "escape": "\x1b", "del": "\x7f", "surrogate": "\ud800"}
+BAD = {"nul": "\x00", "escape": "\x1b", "del": "\x7f", "c1": "\x9b", "surrogate": "\ud800"}
 """Characters no field takes; tab and newline are refused on one-line fields only."""
 
 FAST = 1.0
