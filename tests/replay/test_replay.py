@@ -15,6 +15,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from tests.replay.incompatible import ReorderedOrderWorkflow
+from workflows.maintenance import IdempotencyCleanupWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
@@ -26,20 +27,37 @@ HISTORIES = sorted(ROOT.rglob("*.json"))
 which they were recorded: every generation must keep replaying."""
 
 
+PATHS = (
+    *("happy", "declined", "three_d_secure", "review", "cancel", "refund", "reject"),
+    *("review_timeout", "three_d_secure_expired", "cancel_authorizing", "cancel_three_d_secure"),
+    *("capture_failed", "refund_failed", "delivery_timeout", "refund_replay"),
+    "notification_gives_up",
+)
+"""Every path an order can take, each recorded by `make histories` (tests/replay/record.py)."""
+
+
 def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, path.read_text())
 
 
 def test_every_main_path_of_every_workflow_has_a_history() -> None:
     names = {path.stem for path in ROOT.glob("*.json")}
-    for path_name in ("happy", "declined", "three_d_secure", "review", "cancel", "refund"):
-        assert {f"order-{path_name}", f"payment-{path_name}"} <= names
+    for path_name in PATHS:
+        assert {f"order-{path_name}", f"payment-{path_name}"} <= names, path_name
+    assert "order-out_of_stock" in names  # rejected before any payment
+    assert {"reconciliation", "idempotency_cleanup"} <= names
 
 
 @pytest.mark.parametrize("history", HISTORIES, ids=[str(p.relative_to(ROOT)) for p in HISTORIES])
 async def test_history_replays_on_the_current_code(history: Path) -> None:
     replayer = Replayer(
-        workflows=[OrderWorkflow, PaymentWorkflow, NotificationWorkflow, ReconciliationWorkflow],
+        workflows=[
+            OrderWorkflow,
+            PaymentWorkflow,
+            NotificationWorkflow,
+            ReconciliationWorkflow,
+            IdempotencyCleanupWorkflow,
+        ],
         data_converter=pydantic_data_converter,
     )
     await replayer.replay_workflow(load(history))
