@@ -3,8 +3,9 @@ a decided path that ends the order or leaves it waiting with a timer running."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from activities.orders import UNSTORABLE, RecordOrderInput
 from activities.payments import IntentCommand, IntentResult
 from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, running, skip_until_done, wait_status
-from workflows.contracts import CancelCommand, Decision, ShipCommand
+from workflows.contracts import CancelCommand, Decision, RefundCommand, ShipCommand
 from workflows.order import OrderWorkflow
 
 UPDATE_TIMEOUT = 20  # seconds: an update that has not answered by then waits on nothing
@@ -33,9 +34,23 @@ class Provider(Fakes):
     canceled_when_refused: bool = False
     """What a re-read of a refused intent says: canceled already (an expired hold)."""
     refuse_record_status: str | None = None
+    refund_gate: asyncio.Event | None = None
+    """While set, a refund waits for the event before Stripe answers."""
+    refunding: asyncio.Event = field(default_factory=asyncio.Event)
 
     def activities(self) -> dict[str, list[object]]:
         acts = super().activities()
+        name_of = {
+            getattr(fn, "__temporal_activity_definition").name: fn for fn in acts["payments"]
+        }
+        stripe_refund = name_of["refund_payment"]
+
+        @activity.defn(name="refund_payment")
+        async def refund_payment(inp: IntentCommand) -> object:
+            self.refunding.set()
+            if self.refund_gate is not None:
+                await self.refund_gate.wait()
+            return await stripe_refund(inp)  # type: ignore[operator]
 
         @activity.defn(name="void_payment")
         async def void_payment(inp: IntentCommand) -> IntentResult:
@@ -63,7 +78,11 @@ class Provider(Fakes):
                 )
             self.records.append(inp)
 
-        replaced = {"void_payment": void_payment, "refresh_payment": refresh_payment}
+        replaced = {
+            "void_payment": void_payment,
+            "refresh_payment": refresh_payment,
+            "refund_payment": refund_payment,
+        }
         acts["payments"] = [
             replaced.get(getattr(fn, "__temporal_activity_definition").name, fn)
             for fn in acts["payments"]
@@ -316,3 +335,33 @@ async def test_three_d_secure_expiring_with_the_void_refused_still_cancels(
 
     assert result.status == "cancelled"
     assert provider.stock["TSHIRT"] == 10
+
+
+async def test_a_refund_waiting_when_the_refund_window_closes_is_refused(
+    harness: Harness, provider: Provider
+) -> None:
+    """A refund that passed its check before the window closed, but gets its turn after
+    (another refund held the order), is refused: nothing is refunded after the window."""
+    handle, _ = await harness.place({"TSHIRT": 2}, refund_window=timedelta(seconds=3))
+    await wait_status(handle, "confirmed")
+    await handle.execute_update(OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="1"))
+    provider.refund_gate = asyncio.Event()
+    await handle.execute_update(OrderWorkflow.deliver, Decision())
+    first = asyncio.create_task(
+        handle.execute_update(OrderWorkflow.refund, RefundCommand(amount=500))
+    )
+    await asyncio.wait_for(provider.refunding.wait(), UPDATE_TIMEOUT)
+    await asyncio.sleep(4)  # real time: the window's timer fires while the first one runs
+    second = asyncio.create_task(
+        handle.execute_update(OrderWorkflow.refund, RefundCommand(amount=500))
+    )
+    await asyncio.sleep(1)
+    provider.refund_gate.set()
+
+    assert (await asyncio.wait_for(first, UPDATE_TIMEOUT)).record.refunded == 500  # type: ignore[union-attr]
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await asyncio.wait_for(second, UPDATE_TIMEOUT)
+    assert "refund window has closed" in str(refused.value.cause)
+    result = await handle.result()
+    assert result.status == "delivered"
+    assert result.record is not None and result.record.refunded == 500
