@@ -1,7 +1,11 @@
 """The OpenAPI document: every `/v1` operation lists the problems it can answer with, as
 `application/problem+json`, including those its dependencies raise: 401 where a token is
 required, 403 where the `operator` scope is, 413 and 422 where a request has a body or
-parameters, 404 where the path names a resource, and 500 everywhere."""
+parameters, 404 where the path names a resource, and 500 everywhere.
+
+Responses that create something carry OpenAPI `links` to what a client does next with it (the
+order placed, the product created, the account registered); Schemathesis follows them in
+its stateful fuzzing."""
 
 from __future__ import annotations
 
@@ -22,6 +26,60 @@ _HEADERS = {
 }
 _EXTRA_MODELS: tuple[type[BaseModel], ...] = (ProblemOut, TokenIn, TokenForm)
 """The problem schema, and bodies a route documents by hand (`openapi_extra`)."""
+
+
+_ORDER = {"order_id": "$response.body#/id"}
+_SKU = {"sku": "$response.body#/sku"}
+_LINKS: dict[tuple[str, str], dict[str, tuple[str, str, dict[str, Any]]]] = {
+    ("post", "/v1/orders"): {
+        "GetOrder": ("get", "/v1/orders/{order_id}", {"parameters": _ORDER}),
+        "GetOrderEvents": ("get", "/v1/orders/{order_id}/events", {"parameters": _ORDER}),
+        "GetOrderNotifications": (
+            "get",
+            "/v1/orders/{order_id}/notifications",
+            {"parameters": _ORDER},
+        ),
+        "CancelOrder": ("post", "/v1/orders/{order_id}/cancel", {"parameters": _ORDER}),
+    },
+    ("post", "/v1/products"): {
+        "GetProduct": ("get", "/v1/products/{sku}", {"parameters": _SKU}),
+        "UpdateProduct": ("patch", "/v1/products/{sku}", {"parameters": _SKU}),
+        "AdjustStock": ("post", "/v1/products/{sku}/stock", {"parameters": _SKU}),
+    },
+    ("post", "/v1/auth/register"): {
+        "LogIn": (
+            "post",
+            "/v1/auth/token",
+            {
+                "requestBody": {
+                    "email": "$request.body#/email",
+                    "password": "$request.body#/password",
+                }
+            },
+        ),
+    },
+}
+"""Links from the 2xx answers of an operation (`method`, `path`) to the operations that take
+what it created: name -> (method, path, the link's `parameters` or `requestBody`)."""
+
+
+def _operation_ref(method: str, path: str) -> str:
+    """A JSON pointer to an operation of this document (`~1` is `/`, `~0` is `~`)."""
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    """Declare `_LINKS`; a link to or from an operation the app does not have is a bug."""
+    for (method, path), links in _LINKS.items():
+        declared: dict[str, Any] = {}
+        for name, (target_method, target_path, values) in links.items():
+            for end_method, end_path in ((method, path), (target_method, target_path)):
+                if end_method not in paths.get(end_path, {}):
+                    raise LookupError(f"link {name}: no operation {end_method} {end_path}")
+            declared[name] = {"operationRef": _operation_ref(target_method, target_path), **values}
+        for status, response in paths[path][method]["responses"].items():
+            if status.startswith("2"):
+                response["links"] = declared
 
 
 def _problems(operation: dict[str, Any]) -> dict[int, str]:
@@ -78,6 +136,7 @@ def document(app: FastAPI) -> dict[str, Any]:
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     _as_problem(response, int(status))
+    _add_links(schema["paths"])
     for unused in ("HTTPValidationError", "ValidationError"):
         if f'"#/components/schemas/{unused}"' not in json.dumps(schema["paths"]):
             components.pop(unused, None)
