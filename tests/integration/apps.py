@@ -31,6 +31,6 @@ async def app_client(
     if extend is not None:
         extend(app)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(client, 40000))
+        transport = httpx.ASGITransport(app=app, client=(client, 40000), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
             yield http

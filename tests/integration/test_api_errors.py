@@ -3,6 +3,7 @@ headers and CORS come from the settings; the OpenAPI document describes every pr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -218,3 +219,18 @@ async def test_a_statement_that_fails_on_a_live_connection_stays_a_500(
         answer = await http.get("/v1/broken")
 
     assert_problem(answer, 500, "internal-error")
+
+
+async def test_an_unexpected_exception_in_a_route_is_a_500_problem_not_a_hang(
+    settings: Settings,
+) -> None:
+    def broken(app: FastAPI) -> None:
+        @app.get("/v1/broken")
+        async def _broken() -> None:
+            raise RuntimeError("a bug")
+
+    async with app_client(settings, extend=broken) as http:
+        answer = await asyncio.wait_for(http.get("/v1/broken"), timeout=5)
+
+    assert_problem(answer, 500, "internal-error")
+    assert "a bug" not in answer.text
