@@ -582,11 +582,13 @@ class OrderWorkflow(AttentionMixin):
             self._payment_ended = f"the payment process ended: {error}"
             self._payment_done = True
 
-    async def _db_step(self, fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str) -> R:
+    async def _db_step(
+        self, fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str, *, local: bool = True
+    ) -> R:
         """A short PostgreSQL step: a local activity (retried in the workflow task for 10 s,
-        then on a timer, so a database outage never spins), or a regular one in histories
-        from before the patch."""
-        if workflow.patched(LOCAL_DB_STEPS):
+        then on a timer, so a database outage never spins), or a regular one when `local` is
+        False or in histories from before the patch."""
+        if local and workflow.patched(LOCAL_DB_STEPS):
             return await workflow.execute_local_activity_method(
                 fn,
                 arg,
@@ -606,15 +608,8 @@ class OrderWorkflow(AttentionMixin):
     async def _stock_step(self, fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str) -> R:
         """A stock change: a regular activity, so it happens only once the decision that
         asked for it is recorded (a local activity in histories from before the patch)."""
-        if workflow.patched(STOCK_AFTER_DECISION):
-            return await workflow.execute_activity_method(
-                fn,
-                arg,
-                summary=summary,
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=DB_RETRY,
-            )
-        return await self._db_step(fn, arg, summary)
+        after_decision = workflow.patched(STOCK_AFTER_DECISION)
+        return await self._db_step(fn, arg, summary, local=not after_decision)
 
     async def _release_stock(self) -> int:
         return await self._stock_step(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import copy
 import sys
+import typing
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -260,22 +261,7 @@ async def record_reconciliation(env: WorkflowEnvironment) -> None:
     async def reconcile_payments(inp: ReconcileInput) -> ReconcileResult:
         return ReconcileResult(report_id="rep_1", checked=3, mismatches=1)
 
-    queue = f"payments-{uuid.uuid4()}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[ReconciliationWorkflow],
-        activities=[reconcile_payments],
-    ):
-        handle = await env.client.start_workflow(
-            ReconciliationWorkflow.run,
-            ReconcileInput(),
-            id=f"reconciliation-{uuid.uuid4().hex[:6]}",
-            task_queue=queue,
-        )
-        await handle.result()
-        history = await handle.fetch_history()
-        (HISTORIES / "reconciliation.json").write_text(history.to_json())
+    await record_alone(env, "reconciliation", ReconciliationWorkflow, reconcile_payments)
 
 
 async def record_idempotency_cleanup(env: WorkflowEnvironment) -> None:
@@ -283,22 +269,28 @@ async def record_idempotency_cleanup(env: WorkflowEnvironment) -> None:
     async def delete_expired_idempotency_keys(inp: CleanupInput) -> CleanupResult:
         return CleanupResult(deleted=3)
 
-    queue = f"orders-{uuid.uuid4()}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[IdempotencyCleanupWorkflow],
-        activities=[delete_expired_idempotency_keys],
-    ):
+    await record_alone(
+        env, "idempotency_cleanup", IdempotencyCleanupWorkflow, delete_expired_idempotency_keys
+    )
+
+
+async def record_alone(
+    env: WorkflowEnvironment, name: str, workflow: type, stand_in: Callable[..., Any]
+) -> None:
+    """A workflow of its own (scheduled, no order) with one stand-in activity: its input
+    model takes no fields."""
+    queue = f"{name}-{uuid.uuid4()}"
+    run = workflow.run  # type: ignore[attr-defined]
+    async with Worker(env.client, task_queue=queue, workflows=[workflow], activities=[stand_in]):
         handle = await env.client.start_workflow(
-            IdempotencyCleanupWorkflow.run,
-            CleanupInput(),
-            id=f"idempotency-cleanup-{uuid.uuid4().hex[:6]}",
+            run,
+            typing.get_type_hints(run)["inp"](),
+            id=f"{name}-{uuid.uuid4().hex[:6]}",
             task_queue=queue,
         )
         await handle.result()
         history = await handle.fetch_history()
-        (HISTORIES / "idempotency_cleanup.json").write_text(history.to_json())
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 async def main(names: list[str]) -> None:
