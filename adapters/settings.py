@@ -13,16 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.secret_policy import refuse_insecure
 
-SEARCH_ATTRIBUTES = {
-    "OrderStatus": "Keyword",
-    "CustomerId": "Keyword",
-    "OrderTotal": "Int",
-    "PaymentStatus": "Keyword",
-    "NeedsAttention": "Keyword",
-}
-"""Custom search attributes the Temporal namespace must have (docs/orders.md, "Operators");
-`NeedsAttention` names a step that keeps failing (workflows/attention.py)."""
-
 
 class Settings(BaseSettings):
     """The engine's configuration; every field maps to an upper-case environment variable."""

@@ -15,10 +15,6 @@ from adapters.observability import CorrelationInterceptor
 from adapters.settings import Settings
 from adapters.tracing import temporal_interceptor
 
-ORDERS_QUEUE = "orders"
-PAYMENTS_QUEUE = "payments"
-NOTIFICATIONS_QUEUE = "notifications"
-
 
 def payload_codec(settings: Settings) -> EncryptionCodec | None:
     """The AES-GCM codec when `PAYLOAD_ENCRYPTION_KEY` is set (older keys still decrypt;

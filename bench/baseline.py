@@ -23,7 +23,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from bench.baseline_contracts import BaselineState, PaymentStart, Report, Step
     from workflows.contracts import PlaceOrderInput
-    from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
+    from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
 
 STEP = timedelta(seconds=15)
 WAITS = {"confirmed": timedelta(days=6), "shipped": timedelta(days=30)}

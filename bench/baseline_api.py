@@ -25,7 +25,7 @@ from adapters.settings import get_settings
 from adapters.temporal import connect
 from bench.baseline import BaselineOrderWorkflow
 from workflows.contracts import AddressInput, OrderPolicy, PlaceOrderInput
-from workflows.search import ORDER_STATUS
+from workflows.names import ORDER_STATUS
 
 ORDERS_QUEUE = os.environ.get("BENCH_ORDERS_QUEUE", "bench-orders")
 POLICY = OrderPolicy(

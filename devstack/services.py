@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from adapters.settings import SEARCH_ATTRIBUTES
 from devstack.postgres import ensure_database, start_postgres
 from devstack.process import (
     LOOPBACK_HOSTS,
@@ -26,6 +25,7 @@ from devstack.process import (
     start_ready,
     venv_bin,
 )
+from workflows.names import SEARCH_ATTRIBUTES
 
 __all__ = [
     "LOOPBACK_HOSTS",

@@ -1,16 +1,25 @@
-"""Domain errors: what the business refuses, named so the edge can map them.
+"""Domain errors: every refusal the business makes, one class each, named once.
 
     DomainError
-    ├── InvalidOrder          lines or address the order cannot be placed with
-    │   ├── CurrencyMismatch  money in two currencies added or compared
-    │   └── UnstorableText    text with NUL, control characters or lone surrogates
-    ├── InvalidTransition     the order's status does not allow the command
-    │   └── NotCancellable    cancel after shipment or in a final status
-    ├── RefundTooLarge        more than the captured amount not yet refunded
-    └── OutOfStock            not enough unreserved stock (the API answers 409)
+    ├── InvalidOrder            lines or address the order cannot be placed with
+    │   ├── CurrencyMismatch    money in two currencies added or compared
+    │   ├── UnstorableText      text with NUL, control characters or lone surrogates
+    │   └── UnknownProduct      a line names a sku the catalogue does not have
+    ├── OutOfStock              not enough unreserved stock
+    ├── InvalidTransition       the order's status does not allow the command
+    │   └── NotCancellable      cancel after shipment or in a final status
+    ├── RefundTooLarge          more than the captured amount not yet refunded
+    ├── IdempotencyKeyReused    a command's key came back with another request
+    └── PaymentRefused          the payment provider finally refused an operation
+        ├── CardDeclined        the card was declined at authorization
+        ├── AmountMismatch      the provider answered another amount or currency
+        ├── CaptureFailed       capture at shipment refused
+        └── RefundFailed        a refund refused
 
-Each error's `code` is a stable slug that activities use as the `ApplicationError` type
-and the API uses as the problem `type`.
+Each class's `code` is its stable, kebab-case slug: workflows and activities raise it as
+the `ApplicationError` type, and the API answers it as the problem `type`. `from_code`
+turns a slug that crossed a process boundary back into its class; the API maps classes,
+not slugs, to HTTP statuses (`api/errors.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +29,15 @@ class DomainError(Exception):
     """Base of every refusal the business rules make."""
 
     code = "domain-error"
+
+    def __init__(self, message: str = "", skus: list[str] | None = None) -> None:
+        super().__init__(message or self.code)
+        self.skus = list(skus or [])
+
+    @staticmethod
+    def from_code(code: str | None) -> type[DomainError] | None:
+        """The class whose `code` this is, or None for a slug that is not ours."""
+        return _BY_CODE.get(code or "")
 
 
 class InvalidOrder(DomainError):
@@ -40,6 +58,24 @@ class UnstorableText(InvalidOrder):
     code = "invalid-text"
 
 
+class UnknownProduct(InvalidOrder):
+    """A line names a sku that is not in the catalogue."""
+
+    code = "unknown-product"
+
+    def __init__(self, skus: list[str]) -> None:
+        super().__init__(f"unknown sku: {', '.join(skus)}", skus)
+
+
+class OutOfStock(DomainError):
+    """Some line asks for more than the unreserved stock."""
+
+    code = "out-of-stock"
+
+    def __init__(self, skus: list[str]) -> None:
+        super().__init__(f"out of stock: {', '.join(skus)}", skus)
+
+
 class InvalidTransition(DomainError):
     """The command is not allowed in the order's current status."""
 
@@ -58,11 +94,39 @@ class RefundTooLarge(DomainError):
     code = "refund-too-large"
 
 
-class OutOfStock(DomainError):
-    """Some line asks for more than the unreserved stock."""
+class IdempotencyKeyReused(DomainError):
+    """An `Idempotency-Key` was sent again with a different request."""
 
-    code = "out-of-stock"
+    code = "idempotency-key-reused"
 
-    def __init__(self, skus: list[str]) -> None:
-        super().__init__(f"out of stock: {', '.join(skus)}")
-        self.skus = skus
+
+class PaymentRefused(DomainError):
+    """The payment provider gave a final no (not an outage: those are retried)."""
+
+    code = "payment-refused"
+
+
+class CardDeclined(PaymentRefused):
+    code = "card-declined"
+
+
+class AmountMismatch(PaymentRefused):
+    code = "amount-mismatch"
+
+
+class CaptureFailed(PaymentRefused):
+    code = "payment-capture-failed"
+
+
+class RefundFailed(PaymentRefused):
+    code = "refund-failed"
+
+
+def _subclasses(cls: type[DomainError]) -> list[type[DomainError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _subclasses(sub)
+    return found
+
+
+_BY_CODE = {cls.code: cls for cls in _subclasses(DomainError)}

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.settings import SEARCH_ATTRIBUTES
+from workflows.names import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
 

@@ -13,8 +13,8 @@ from adapters.merchant_webhooks import MerchantWebhooks
 from adapters.notification_store import NotificationStore
 from adapters.settings import Settings
 from adapters.sms import SmsGateway
-from adapters.temporal import NOTIFICATIONS_QUEUE
 from workers.runner import main, worker_options
+from workflows.names import NOTIFICATIONS_QUEUE
 from workflows.notification import NotificationWorkflow
 
 HTTP_TIMEOUT = httpx.Timeout(10.0)

@@ -20,9 +20,9 @@ from adapters.idempotency_store import IdempotencyStore
 from adapters.inventory_store import InventoryStore
 from adapters.order_store import OrderStore
 from adapters.settings import Settings
-from adapters.temporal import ORDERS_QUEUE
 from workers.runner import main, worker_options
 from workflows.maintenance import SCHEDULE_ID, IdempotencyCleanupWorkflow
+from workflows.names import ORDERS_QUEUE
 from workflows.order import OrderWorkflow
 
 

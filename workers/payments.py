@@ -18,8 +18,8 @@ from adapters.db import create_engine
 from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings
 from adapters.stripe_gateway import StripeGateway
-from adapters.temporal import PAYMENTS_QUEUE
 from workers.runner import main, worker_options
+from workflows.names import PAYMENTS_QUEUE
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import SCHEDULE_ID, ReconciliationWorkflow
 

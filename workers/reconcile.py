@@ -7,7 +7,8 @@ import uuid
 
 from activities.reconciliation import ReconcileInput
 from adapters.settings import get_settings
-from adapters.temporal import PAYMENTS_QUEUE, connect
+from adapters.temporal import connect
+from workflows.names import PAYMENTS_QUEUE
 from workflows.reconciliation import ReconciliationWorkflow
 
 

@@ -31,8 +31,9 @@ from temporalio.worker import Interceptor, PollerBehavior, PollerBehaviorSimpleM
 from adapters import tracing
 from adapters.logs import configure_logging
 from adapters.settings import Settings, get_settings
-from adapters.temporal import PAYMENTS_QUEUE, connect
+from adapters.temporal import connect
 from workers.attention import AttentionInterceptor
+from workflows.names import PAYMENTS_QUEUE
 
 log = structlog.get_logger()
 

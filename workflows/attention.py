@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 
-NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
+with workflow.unsafe.imports_passed_through():
+    from workflows.names import NEEDS_ATTENTION
+
 SIGNAL = "step_attention"
 
 

@@ -52,9 +52,9 @@ with workflow.unsafe.imports_passed_through():
         Rejection,
         ShipCommand,
     )
+    from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
     from workflows.notification import NotificationWorkflow, notification_id
     from workflows.payment import PaymentWorkflow
-    from workflows.search import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
 
 A = TypeVar("A")
 R = TypeVar("R")

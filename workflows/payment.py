@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentSummary,
         PaymentWebhook,
     )
-    from workflows.search import CUSTOMER_ID, ORDER_TOTAL, PAYMENT_STATUS
+    from workflows.names import CUSTOMER_ID, ORDER_TOTAL, PAYMENT_STATUS
 
 STRIPE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -29,7 +29,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import LineRequest
 from adapters.tables import idempotency_keys
-from adapters.temporal import ORDERS_QUEUE
 from api.deps import CurrentUser, OperatorUser, Services, ServicesDep
 from api.errors import DOMAIN_STATUS, Problem, problems
 from api.pagination import decode_cursor, encode_cursor
@@ -59,8 +58,8 @@ from workflows.contracts import (
     RefundCommand,
     ShipCommand,
 )
+from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDERS_QUEUE
 from workflows.order import OrderWorkflow
-from workflows.search import CUSTOMER_ID, ORDER_STATUS
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 

@@ -2,11 +2,11 @@
 # The engine's namespace and every custom search attribute it needs, on a running Temporal
 # server (the `temporal` CLI of temporalio/admin-tools, addressed by TEMPORAL_ADDRESS). Safe to
 # re-run: what exists is kept; an attribute that can be neither created nor listed fails it.
-#   SEARCH_ATTRIBUTES="OrderStatus=Keyword OrderTotal=Int ..."  (adapters/settings.py)
+#   SEARCH_ATTRIBUTES="OrderStatus=Keyword OrderTotal=Int ..."  (workflows/names.py)
 set -eu
 NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 RETENTION="${NAMESPACE_RETENTION:-7d}"
-: "${SEARCH_ATTRIBUTES:?name=Type pairs, as adapters/settings.py SEARCH_ATTRIBUTES}"
+: "${SEARCH_ATTRIBUTES:?name=Type pairs, as workflows/names.py SEARCH_ATTRIBUTES}"
 
 tries=0
 until temporal operator cluster health; do

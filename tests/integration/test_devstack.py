@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from adapters.settings import SEARCH_ATTRIBUTES
 from devstack.mailbox import read_mailbox, wait_for_mail
 from devstack.services import (
     Service,
@@ -35,6 +34,7 @@ from devstack.services import (
     start_smtp_sink,
     start_temporal,
 )
+from workflows.names import SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from activities.maintenance import CleanupInput
 from adapters.idempotency_store import IdempotencyStore
 from adapters.settings import Settings
 from adapters.tables import idempotency_keys
-from adapters.temporal import ORDERS_QUEUE
 from workflows.maintenance import SCHEDULE_ID, IdempotencyCleanupWorkflow
+from workflows.names import ORDERS_QUEUE
 
 pytestmark = pytest.mark.integration
 

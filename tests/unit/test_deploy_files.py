@@ -27,7 +27,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from adapters.settings import SEARCH_ATTRIBUTES
+from workflows.names import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

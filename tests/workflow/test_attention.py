@@ -24,8 +24,8 @@ from activities.orders import LineRequest, RecordOrderInput
 from tests.workflow.fakes import Fakes
 from tests.workflow.harness import ADDRESS, Harness, wait_status
 from workers.attention import AttentionInterceptor
-from workflows.attention import NEEDS_ATTENTION
 from workflows.contracts import CancelCommand, PlaceOrderInput
+from workflows.names import NEEDS_ATTENTION
 from workflows.notification import NotificationWorkflow, notification_id
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow

@@ -1,0 +1,25 @@
+"""The names Temporal knows the engine by: task queues and search attributes, declared once.
+
+Workers poll these queues, the API and the order start work on them, and `make run`, the
+tests and `deploy/` register `SEARCH_ATTRIBUTES` on the namespace (docs/architecture.md).
+"""
+
+from temporalio.common import SearchAttributeKey
+
+ORDERS_QUEUE = "orders"
+PAYMENTS_QUEUE = "payments"
+NOTIFICATIONS_QUEUE = "notifications"
+
+ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+ORDER_TOTAL = SearchAttributeKey.for_int("OrderTotal")
+PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+NEEDS_ATTENTION = SearchAttributeKey.for_keyword("NeedsAttention")
+"""Names a step that keeps failing (workflows/attention.py, docs/runbook.md)."""
+
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    key.name: "Int" if key is ORDER_TOTAL else "Keyword"
+    for key in (ORDER_STATUS, CUSTOMER_ID, ORDER_TOTAL, PAYMENT_STATUS, NEEDS_ATTENTION)
+}
+"""Every custom search attribute and its type, as `temporal operator search-attribute create`
+takes them."""
