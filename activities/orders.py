@@ -10,8 +10,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.records import OrderRecord, TimelineEntry
 from adapters.inventory_store import InventoryStore
-from adapters.order_store import OrderRecord, OrderStore, TimelineEntry
+from adapters.order_store import OrderStore
 
 T = TypeVar("T")
 

@@ -16,8 +16,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from activities.records import LineRecord
 from adapters.db import autocommit
-from adapters.order_store import LineRecord
 from adapters.tables import notifications, order_events, orders, users
 
 

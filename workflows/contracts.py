@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from activities.orders import LineRequest
-from adapters.order_store import OrderRecord
+from activities.records import OrderRecord
 
 # --- OrderWorkflow ------------------------------------------------------------------------
 

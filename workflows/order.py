@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ReserveStockInput,
         StockInput,
     )
-    from adapters.order_store import LineRecord, OrderRecord, TimelineEntry
+    from activities.records import LineRecord, OrderRecord, TimelineEntry
     from domain import events as ev
     from domain.errors import DomainError, InvalidTransition, UnstorableText
     from domain.money import Money

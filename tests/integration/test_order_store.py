@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.order_store import LineRecord, OrderRecord, OrderStore, TimelineEntry
+from activities.records import LineRecord, OrderRecord, TimelineEntry
+from adapters.order_store import OrderStore
 from adapters.tables import order_events, orders
 from tests.integration.helpers import insert_customer
 
