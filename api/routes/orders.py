@@ -312,21 +312,7 @@ def _body_hash(body: PlaceOrderIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _channels(services: Services, customer_id: str) -> list[str]:
-    """Email always; SMS when the customer has a phone and a provider is configured;
-    the merchant webhook when one is configured."""
-    s = services.settings
-    channels = ["email"]
-    if s.sms_provider_url:
-        user = await services.users.by_id(customer_id)
-        if user is not None and user.get("phone"):
-            channels.append("sms")
-    if s.merchant_webhook_url:
-        channels.append("webhook")
-    return channels
-
-
-def _policy(services: Services, channels: list[str]) -> OrderPolicy:
+def _policy(services: Services) -> OrderPolicy:
     s = services.settings
     return OrderPolicy(
         review_threshold=s.review_threshold,
@@ -335,7 +321,6 @@ def _policy(services: Services, channels: list[str]) -> OrderPolicy:
         fulfillment_timeout=s.fulfillment_timeout,
         delivery_timeout=s.delivery_timeout,
         operator_email=s.operator_email,
-        channels=channels,
     )
 
 
@@ -440,7 +425,7 @@ async def place_order(
             lines=[LineRequest(sku=line.sku, quantity=line.quantity) for line in body.lines],
             shipping_address=AddressInput(**body.shipping_address.model_dump()),
             payment_method=body.payment_method,
-            policy=_policy(services, await _channels(services, user.user_id)),
+            policy=_policy(services),
         ),
         id=f"order-{order_id}",
         task_queue=ORDERS_QUEUE,
