@@ -1,13 +1,15 @@
-"""Housekeeping activities (task queue `orders`): expired `Idempotency-Key`s."""
+"""Housekeeping activities (task queue `orders`): expired `Idempotency-Key`s.
+
+The keys are reached through the `IdempotencyKeys` port; the `orders` worker
+(workers/orders.py) passes the PostgreSQL store."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel
 from temporalio import activity
-
-from adapters.idempotency_store import IdempotencyStore
 
 
 class CleanupInput(BaseModel):
@@ -18,8 +20,14 @@ class CleanupResult(BaseModel):
     deleted: int
 
 
+class IdempotencyKeys(Protocol):
+    async def delete_created_before(self, cutoff: datetime) -> int:
+        """Delete the keys created before `cutoff`; returns how many went."""
+        ...
+
+
 class MaintenanceActivities:
-    def __init__(self, store: IdempotencyStore, key_ttl: timedelta) -> None:
+    def __init__(self, store: IdempotencyKeys, key_ttl: timedelta) -> None:
         self._store = store
         self._key_ttl = key_ttl
 

@@ -1,37 +1,27 @@
-"""Order and inventory activities (task queue `orders`)."""
+"""Order and inventory activities (task queue `orders`).
+
+The activities reach storage through the ports below (`Inventory`, `OrderWriter`), which the
+`orders` worker (workers/orders.py) fills with the PostgreSQL stores: neither these activities
+nor the workflow that names them import an adapter (docs/architecture.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol
 
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.records import OrderRecord, TimelineEntry
-from adapters.inventory_store import InventoryStore
-from adapters.order_store import OrderStore
-
-T = TypeVar("T")
 
 UNSTORABLE = "unstorable"
 """`ApplicationError` type of a write the database will never take: retrying cannot help, so
 the workflow gets it at once and takes a decided path (docs/runbook.md, "Find a stuck order")."""
 
 
-async def _storable(write: Callable[[], Awaitable[T]], *, integrity: bool = False) -> T:
-    """Run `write`; data the database refuses by its nature (a `DataError`, text UTF-8 cannot
-    encode, and for read-model writes an `IntegrityError`) fails without retries."""
-    try:
-        return await write()
-    except (DataError, UnicodeEncodeError) as error:
-        raise ApplicationError(str(error)[:500], type=UNSTORABLE, non_retryable=True) from error
-    except IntegrityError as error:
-        if not integrity:
-            raise
-        raise ApplicationError(str(error)[:500], type=UNSTORABLE, non_retryable=True) from error
+class Unstorable(Exception):
+    """A store refused the data by its nature (a value its column cannot hold, text UTF-8
+    cannot encode, a read-model row that breaks a constraint): the same write fails again."""
 
 
 class LineRequest(BaseModel):
@@ -45,6 +35,8 @@ class ReserveStockInput(BaseModel):
 
 
 class PricedLine(BaseModel):
+    """A requested line priced from the catalogue at reservation time."""
+
     sku: str
     name: str
     quantity: int
@@ -69,28 +61,49 @@ class RecordOrderInput(BaseModel):
     timeline: list[TimelineEntry]
 
 
+class Inventory(Protocol):
+    """Stock held for orders; every call is safe to repeat for the same order."""
+
+    async def reserve(self, order_id: str, wanted: list[tuple[str, int]]) -> ReserveStockResult:
+        """Reserve every (sku, quantity) or none; refusals are outcomes. Raises `Unstorable`."""
+        ...
+
+    async def release(self, order_id: str) -> int:
+        """Give the order's reserved units back; returns how many (0 when already done)."""
+        ...
+
+    async def commit(self, order_id: str) -> int:
+        """The order shipped: its reserved units leave; returns how many."""
+        ...
+
+
+class OrderWriter(Protocol):
+    """The read model's writes; a write never moves an order back in time."""
+
+    async def save(self, record: OrderRecord, timeline: list[TimelineEntry]) -> None:
+        """Write the row and its timeline entries. Raises `Unstorable`."""
+        ...
+
+
+def _refused(error: Unstorable) -> ApplicationError:
+    return ApplicationError(str(error)[:500], type=UNSTORABLE, non_retryable=True)
+
+
 class OrderActivities:
     """Stock and read-model writes; every one is safe to retry."""
 
-    def __init__(self, inventory: InventoryStore, orders: OrderStore) -> None:
+    def __init__(self, inventory: Inventory, orders: OrderWriter) -> None:
         self._inventory = inventory
         self._orders = orders
 
     @activity.defn
     async def reserve_stock(self, inp: ReserveStockInput) -> ReserveStockResult:
         """Reserve all lines atomically, priced from the catalogue; out of stock is an outcome."""
-        reservation = await _storable(
-            lambda: self._inventory.reserve(
-                inp.order_id, [(line.sku, line.quantity) for line in inp.lines]
-            )
-        )
-        return ReserveStockResult(
-            lines=[
-                PricedLine.model_validate(line, from_attributes=True) for line in reservation.lines
-            ],
-            out_of_stock=reservation.out_of_stock,
-            unknown_skus=reservation.unknown_skus,
-        )
+        wanted = [(line.sku, line.quantity) for line in inp.lines]
+        try:
+            return await self._inventory.reserve(inp.order_id, wanted)
+        except Unstorable as error:
+            raise _refused(error) from error
 
     @activity.defn
     async def release_stock(self, inp: StockInput) -> int:
@@ -103,4 +116,7 @@ class OrderActivities:
     @activity.defn
     async def record_order(self, inp: RecordOrderInput) -> None:
         """Write the order's read model and append its new timeline events."""
-        await _storable(lambda: self._orders.save(inp.record, inp.timeline), integrity=True)
+        try:
+            await self._orders.save(inp.record, inp.timeline)
+        except Unstorable as error:
+            raise _refused(error) from error

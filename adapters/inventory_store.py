@@ -1,13 +1,14 @@
-"""Stock in PostgreSQL: atomic reservations, releases and commits, and the catalogue."""
+"""Stock in PostgreSQL: atomic reservations, releases and commits; the order activities'
+`Inventory` port (activities/orders.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from activities.orders import PricedLine, ReserveStockResult, Unstorable
 from adapters.tables import products, reservations
 
 # Built once, bound per call (building a statement costs about what its round trip does).
@@ -35,38 +36,23 @@ SETTLE = (
 )
 
 
-@dataclass(frozen=True)
-class PricedLine:
-    """A requested line priced from the catalogue at reservation time."""
-
-    sku: str
-    name: str
-    quantity: int
-    unit_price: int
-    currency: str
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """What a reservation attempt achieved; refusals are outcomes, not exceptions."""
-
-    lines: list[PricedLine] = field(default_factory=list)
-    out_of_stock: list[str] = field(default_factory=list)
-    unknown_skus: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.out_of_stock and not self.unknown_skus
-
-
 class InventoryStore:
     """Reserves stock for orders so that concurrent orders never oversell."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def reserve(self, order_id: str, wanted: list[tuple[str, int]]) -> Reservation:
-        """Reserve every line or none. Retrying for the same order returns the same lines."""
+    async def reserve(self, order_id: str, wanted: list[tuple[str, int]]) -> ReserveStockResult:
+        """Reserve every line or none. Retrying for the same order returns the same lines.
+
+        Raises `Unstorable` for values the database cannot take (text UTF-8 cannot encode,
+        a number its column cannot hold): the same call would fail again."""
+        try:
+            return await self._reserve(order_id, wanted)
+        except (DataError, UnicodeEncodeError) as error:
+            raise Unstorable(str(error)) from error
+
+    async def _reserve(self, order_id: str, wanted: list[tuple[str, int]]) -> ReserveStockResult:
         skus = sorted(sku for sku, _ in wanted)
         quantities = dict(wanted)
         async with self._engine.begin() as conn:
@@ -74,17 +60,17 @@ class InventoryStore:
             by_sku = {row["sku"]: row for row in rows}
             priced = [
                 PricedLine(
-                    sku,
-                    by_sku[sku]["name"],
-                    quantities[sku],
-                    by_sku[sku]["price_amount"],
-                    by_sku[sku]["currency"],
+                    sku=sku,
+                    name=by_sku[sku]["name"],
+                    quantity=quantities[sku],
+                    unit_price=by_sku[sku]["price_amount"],
+                    currency=by_sku[sku]["currency"],
                 )
                 for sku, _ in wanted
                 if sku in by_sku
             ]
             if (await conn.execute(RESERVED, {"order": order_id})).first() is not None:
-                return Reservation(lines=priced)
+                return ReserveStockResult(lines=priced)
             unknown = [sku for sku in skus if sku not in by_sku]
             short = [
                 sku
@@ -93,13 +79,13 @@ class InventoryStore:
                 and by_sku[sku]["on_hand"] - by_sku[sku]["reserved"] < quantities[sku]
             ]
             if unknown or short:
-                return Reservation(out_of_stock=short, unknown_skus=unknown)
+                return ReserveStockResult(out_of_stock=short, unknown_skus=unknown)
             await conn.execute(TAKE, [{"line_sku": sku, "units": quantities[sku]} for sku in skus])
             await conn.execute(
                 insert(reservations),
                 [{"order_id": order_id, "sku": sku, "quantity": quantities[sku]} for sku in skus],
             )
-            return Reservation(lines=priced)
+            return ReserveStockResult(lines=priced)
 
     async def release(self, order_id: str) -> int:
         """Give reserved stock back; returns the units released (0 when already done)."""

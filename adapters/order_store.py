@@ -1,4 +1,5 @@
-"""The orders read model and timeline in PostgreSQL, written by activities, read by the API."""
+"""The orders read model and timeline in PostgreSQL, written by activities (their
+`OrderWriter` port, activities/orders.py), read by the API."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from activities.orders import Unstorable
 from activities.records import OrderRecord, TimelineEntry
 from adapters.db import autocommit
 from adapters.tables import order_events, orders
@@ -111,11 +114,16 @@ class OrderStore:
         self._engine = autocommit(engine)
 
     async def save(self, record: OrderRecord, timeline: list[TimelineEntry]) -> None:
+        """Raises `Unstorable` when the database refuses the data itself (a value its column
+        cannot hold, text UTF-8 cannot encode, a broken constraint): a retry would too."""
         row = record.model_dump()
         row["event_order_id"] = record.id
         row["timeline"] = [entry.model_dump(mode="json") for entry in timeline]
-        async with self._engine.connect() as conn:
-            await conn.execute(SAVE, row)
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(SAVE, row)
+        except (DataError, IntegrityError, UnicodeEncodeError) as error:
+            raise Unstorable(str(error)) from error
 
     async def get(self, order_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:

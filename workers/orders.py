@@ -1,5 +1,6 @@
 """The `orders` worker: OrderWorkflow plus order and inventory activities, and the hourly
-cleanup of expired `Idempotency-Key`s."""
+cleanup of expired `Idempotency-Key`s. Here the activities' ports get their PostgreSQL
+stores."""
 
 from __future__ import annotations
 
