@@ -1,16 +1,35 @@
-"""Stripe activities (task queue `payments`): declines are final, outages are retried."""
+"""Payment activities (task queue `payments`) over the payment port (`domain/payments.py`):
+final refusals are reported non-retryable, outages are retried.
+
+The provider is whatever `PaymentGateway` the worker passes in (`workers/payments.py`); this
+module knows none of its words.
+"""
 
 from __future__ import annotations
 
-import stripe
-from pydantic import BaseModel
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from pydantic import BaseModel, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from adapters.stripe_gateway import IntentState, StripeGateway
+from domain.errors import AmountMismatch, PaymentRefused
+from domain.payments import IntentState, IntentStatus, PaymentGateway
 
-CARD_DECLINED = "CardDeclined"
-AMOUNT_MISMATCH = "AmountMismatch"
+T = TypeVar("T")
+
+STATUSES_RECORDED_BEFORE_THE_PORT = {
+    "requires_payment_method": IntentStatus.FAILED,
+    "requires_confirmation": IntentStatus.FAILED,
+    "requires_action": IntentStatus.ACTION_REQUIRED,
+    "requires_capture": IntentStatus.AUTHORIZED,
+    "succeeded": IntentStatus.CAPTURED,
+    "canceled": IntentStatus.VOIDED,
+}
+"""Legacy, frozen: the provider's own status words that `IntentResult`s recorded in older
+workflow histories carry (before the payment port, the activities passed them on as they
+came). Never extend it; a new provider maps its words in its adapter."""
 
 
 class AuthorizeInput(BaseModel):
@@ -22,14 +41,24 @@ class AuthorizeInput(BaseModel):
 
 
 class IntentResult(BaseModel):
-    """A PaymentIntent's state after a call."""
+    """A payment intent's state after a call, as the payment workflow records it."""
 
     intent_id: str
-    status: str
+    status: IntentStatus
     amount: int
     currency: str
     client_secret: str | None = None
     error: str | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _read_recorded_status(cls, value: object) -> object:
+        """Exists only to read older histories: results recorded before the payment port
+        hold the provider's words (`STATUSES_RECORDED_BEFORE_THE_PORT`), and a replay must
+        read them as the neutral status the workflow acts on today."""
+        if isinstance(value, str):
+            return STATUSES_RECORDED_BEFORE_THE_PORT.get(value, value)
+        return value
 
 
 class IntentCommand(BaseModel):
@@ -54,84 +83,73 @@ def _result(state: IntentState) -> IntentResult:
     )
 
 
-def _raise_for(error: stripe.StripeError) -> None:
-    """Card and request errors are final; connection errors, 429 and 5xx are retried."""
-    if isinstance(error, stripe.CardError):
-        raise ApplicationError(
-            error.user_message or "card declined", type=CARD_DECLINED, non_retryable=True
-        ) from error
-    status = error.http_status or 0
-    if isinstance(error, stripe.InvalidRequestError) or (400 <= status < 500 and status != 429):
-        raise ApplicationError(
-            str(error.user_message or error), type=type(error).__name__, non_retryable=True
-        ) from error
-    raise error
+async def _final_refusals(call: Awaitable[T]) -> T:
+    """A refusal becomes a non-retryable failure typed with its code (`card-declined`,
+    ...); anything else (`ProviderUnavailable`, a crash) is retried by Temporal."""
+    try:
+        return await call
+    except PaymentRefused as refusal:
+        raise ApplicationError(str(refusal), type=refusal.code, non_retryable=True) from refusal
 
 
 class PaymentActivities:
     """Each call carries the idempotency key the workflow derived for that operation."""
 
-    def __init__(self, gateway: StripeGateway) -> None:
+    def __init__(self, gateway: PaymentGateway) -> None:
         self._gateway = gateway
 
     @activity.defn
     async def authorize_payment(self, inp: AuthorizeInput) -> IntentResult:
-        """Create and confirm a manual-capture PaymentIntent; checks what Stripe answered."""
-        try:
-            state = await self._gateway.authorize(
+        """Authorize (manual capture); checks the provider held what was asked."""
+        state = await _final_refusals(
+            self._gateway.authorize(
                 amount=inp.amount,
                 currency=inp.currency,
                 payment_method=inp.payment_method,
                 order_id=inp.order_id,
                 idempotency_key=inp.idempotency_key,
             )
-        except stripe.StripeError as error:
-            _raise_for(error)
-            raise
+        )
         if state.amount != inp.amount or state.currency != inp.currency.upper():
             raise ApplicationError(
-                f"Stripe answered {state.amount} {state.currency} for {inp.amount} {inp.currency}",
-                type=AMOUNT_MISMATCH,
+                f"the provider answered {state.amount} {state.currency}"
+                f" for {inp.amount} {inp.currency}",
+                type=AmountMismatch.code,
                 non_retryable=True,
             )
         return _result(state)
 
     @activity.defn
     async def capture_payment(self, inp: IntentCommand) -> IntentResult:
-        try:
-            return _result(
-                await self._gateway.capture(
+        return _result(
+            await _final_refusals(
+                self._gateway.capture(
                     inp.intent_id, amount=inp.amount, idempotency_key=inp.idempotency_key
                 )
             )
-        except stripe.StripeError as error:
-            _raise_for(error)
-            raise
+        )
 
     @activity.defn
     async def void_payment(self, inp: IntentCommand) -> IntentResult:
-        """Cancel an uncaptured PaymentIntent, releasing the authorization."""
-        try:
-            return _result(
-                await self._gateway.cancel(inp.intent_id, idempotency_key=inp.idempotency_key)
+        """Release an uncaptured intent's authorization."""
+        return _result(
+            await _final_refusals(
+                self._gateway.void(inp.intent_id, idempotency_key=inp.idempotency_key)
             )
-        except stripe.StripeError as error:
-            _raise_for(error)
-            raise
+        )
 
     @activity.defn
     async def refund_payment(self, inp: IntentCommand) -> RefundResult:
-        """Refund part of a captured PaymentIntent (the key makes retries safe)."""
-        try:
-            refund_id = await self._gateway.refund(
+        """Refund part of a captured intent (the key makes retries safe)."""
+        refund_id = await _final_refusals(
+            self._gateway.refund(
                 inp.intent_id, amount=inp.amount, idempotency_key=inp.idempotency_key
             )
-        except stripe.StripeError as error:
-            _raise_for(error)
-            raise
+        )
         return RefundResult(refund_id=refund_id, amount=inp.amount)
 
     @activity.defn
     async def refresh_payment(self, intent_id: str) -> IntentResult:
-        """Re-read a PaymentIntent (after a webhook) to act on its real status."""
+        """Re-read an intent (after a webhook) to act on its real status. Every failure is
+        retried: the intent exists, the workflow made it."""
         return _result(await self._gateway.retrieve(intent_id))

@@ -1,13 +1,13 @@
-"""The reconciliation activity (task queue `payments`): ledger versus Stripe."""
+"""The reconciliation activity (task queue `payments`): the ledger versus the payment
+provider, through the payment port (`domain/payments.py`)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 from temporalio import activity
 
-from adapters.reconciliation_store import ReconciliationStore
-from adapters.stripe_gateway import StripeGateway
-from domain.reconciliation import StripeIntent, find_mismatches
+from domain.payments import PaymentGateway
+from domain.reconciliation import ReconciliationLedger, find_mismatches
 
 
 class ReconcileInput(BaseModel):
@@ -21,17 +21,14 @@ class ReconcileResult(BaseModel):
 
 
 class ReconciliationActivities:
-    def __init__(self, gateway: StripeGateway, store: ReconciliationStore) -> None:
+    def __init__(self, gateway: PaymentGateway, store: ReconciliationLedger) -> None:
         self._gateway = gateway
         self._store = store
 
     @activity.defn
     async def reconcile_payments(self, inp: ReconcileInput) -> ReconcileResult:
         """Compare and record a report; safe to retry (a retry writes a newer report)."""
-        intents = [
-            StripeIntent(s.id, s.order_id, s.status, s.amount, s.currency)
-            for s in await self._gateway.all_intents()
-        ]
+        intents = await self._gateway.all_intents()
         ledger = await self._store.ledger()
         mismatches = find_mismatches(ledger, intents)
         report_id = await self._store.save(len(intents), mismatches)

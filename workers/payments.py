@@ -1,4 +1,8 @@
-"""The `payments` worker: PaymentWorkflow, reconciliation and the Stripe activities."""
+"""The `payments` worker: PaymentWorkflow, reconciliation and the payment activities.
+
+It is the composition root of payments: the one place that chooses the provider (Stripe)
+and hands it, as a `PaymentGateway`, to activities that know only the port.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from adapters.db import create_engine
 from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings
 from adapters.stripe_gateway import StripeGateway
+from domain.payments import PaymentGateway
+from domain.reconciliation import ReconciliationLedger
 from workers.runner import main, worker_options
 from workflows.names import PAYMENTS_QUEUE
 from workflows.payment import PaymentWorkflow
@@ -42,9 +48,10 @@ async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> 
 
 
 async def build(client: Client, settings: Settings) -> Worker:
-    gateway = StripeGateway(settings)
+    gateway: PaymentGateway = StripeGateway(settings)
+    ledger: ReconciliationLedger = ReconciliationStore(create_engine(settings))
     acts = PaymentActivities(gateway)
-    reconciliation = ReconciliationActivities(gateway, ReconciliationStore(create_engine(settings)))
+    reconciliation = ReconciliationActivities(gateway, ledger)
     await ensure_reconciliation_schedule(client, settings)
     return Worker(
         client,

@@ -1,4 +1,4 @@
-"""PaymentWorkflow: owns one order's PaymentIntent from authorization to capture or void.
+"""PaymentWorkflow: owns one order's payment intent from authorization to capture or void.
 
 It runs as a child of the order (`payment-{order_id}`, queue `payments`), reports every
 outcome to its parent with the `payment_report` signal and takes commands (`capture`,
@@ -7,6 +7,7 @@ authorization or the customer's 3-D Secure is still under way cancels the intent
 A provider's final refusal is reported (`capture_failed`, `void_failed`, `refund_failed`),
 never fatal: the order decides what follows. Idempotency keys derive from the workflow id,
 the operation and its sequence number, never the run id, so retries cannot charge twice.
+It speaks the payment port's words (`domain/payments.py`), whatever the provider.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         IntentResult,
         PaymentActivities,
     )
+    from domain.payments import IntentStatus
     from workflows.attention import AttentionMixin
     from workflows.contracts import (
         PaymentCommand,
@@ -34,18 +36,19 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.names import CUSTOMER_ID, ORDER_TOTAL, PAYMENT_STATUS
 
-STRIPE_RETRY = RetryPolicy(
+PROVIDER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
-"""Network errors, 429 and 5xx retry forever with backoff; declines are non-retryable."""
+"""Outages (network, rate limits, 5xx) retry forever with backoff; refusals are
+non-retryable."""
 
 
 ACTION_POLL_FIRST = timedelta(seconds=2)
 ACTION_POLL_MAX = timedelta(minutes=1)
 """While the customer does 3-D Secure, the intent is also re-read on this backing-off poll:
-webhooks are prompts that can be late or lost (localstripe sends none for this step)."""
+webhooks are prompts that can be late or lost (the local stand-in sends none for this step)."""
 
 
 def _reason(error: ActivityError) -> str:
@@ -83,6 +86,8 @@ class PaymentWorkflow(AttentionMixin):
 
     @workflow.signal
     def stripe_event(self, event: PaymentWebhook) -> None:
+        """A provider's webhook about this intent: a prompt to re-read it. The name is the
+        webhook route's (`api/routes/webhooks.py`) and is recorded in histories."""
         self._webhooks.append(event)
 
     @workflow.query
@@ -113,14 +118,14 @@ class PaymentWorkflow(AttentionMixin):
                 ),
                 summary=f"authorize {inp.amount} {inp.currency} (manual capture)",
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STRIPE_RETRY,
+                retry_policy=PROVIDER_RETRY,
             )
         except ActivityError as error:
             await self._fail(_reason(error))
             return False
         if self._void_requested():  # the order was cancelled while we authorized
             return await self._void_on_request()
-        if self._intent.status == "requires_action":
+        if self._intent.status == IntentStatus.ACTION_REQUIRED:
             self._set_status("action_required")
             await self._report(
                 PaymentReport(
@@ -133,7 +138,7 @@ class PaymentWorkflow(AttentionMixin):
                 return False
             if self._void_requested():
                 return await self._void_on_request()
-        if self._intent.status != "requires_capture":
+        if self._intent.status != IntentStatus.AUTHORIZED:
             await self._fail(self._intent.error or f"payment {self._intent.status}")
             return False
         self._set_status("authorized")
@@ -146,12 +151,12 @@ class PaymentWorkflow(AttentionMixin):
 
     async def _await_customer_action(self) -> bool:
         """Re-read the intent on each webhook, and on a backing-off poll in case a webhook is
-        lost or never sent, until it leaves `requires_action`, the order asks for a void or
+        lost or never sent, until it no longer waits for the customer, the order asks for a void or
         the deadline passes."""
         assert self._intent is not None
         deadline = workflow.now() + self._inp.action_timeout
         poll = ACTION_POLL_FIRST
-        while self._intent.status == "requires_action":
+        while self._intent.status == IntentStatus.ACTION_REQUIRED:
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 voided = await self._void()
@@ -175,9 +180,9 @@ class PaymentWorkflow(AttentionMixin):
             self._intent = await workflow.execute_activity_method(
                 PaymentActivities.refresh_payment,
                 self._intent.intent_id,
-                summary="re-read the PaymentIntent",
+                summary="re-read the payment intent",
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STRIPE_RETRY,
+                retry_policy=PROVIDER_RETRY,
             )
         return True
 
@@ -215,7 +220,7 @@ class PaymentWorkflow(AttentionMixin):
                 ),
                 summary=f"refund {amount}",
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STRIPE_RETRY,
+                retry_policy=PROVIDER_RETRY,
             )
         except ActivityError as error:
             await self._report(
@@ -238,7 +243,7 @@ class PaymentWorkflow(AttentionMixin):
             ),
             summary=f"capture {amount}",
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=STRIPE_RETRY,
+            retry_policy=PROVIDER_RETRY,
         )
         self._captured = result.amount
         self._set_status("captured")
@@ -257,7 +262,7 @@ class PaymentWorkflow(AttentionMixin):
         return True
 
     async def _void(self) -> PaymentReport:
-        """Release the authorization. An intent the provider already canceled (an expired
+        """Release the authorization. An intent the provider already voided (an expired
         hold) counts as voided; any other final refusal is reported as `void_failed`."""
         try:
             await workflow.execute_activity_method(
@@ -267,11 +272,11 @@ class PaymentWorkflow(AttentionMixin):
                 ),
                 summary="void the authorization",
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STRIPE_RETRY,
+                retry_policy=PROVIDER_RETRY,
             )
         except ActivityError as error:
             status = await self._current_status()
-            if status != "canceled":
+            if status != IntentStatus.VOIDED:
                 self._set_status("void_failed")
                 return PaymentReport(
                     kind="void_failed", intent_id=self._intent_id(), reason=_reason(error)
@@ -279,13 +284,13 @@ class PaymentWorkflow(AttentionMixin):
         self._set_status("voided")
         return PaymentReport(kind="voided", intent_id=self._intent_id())
 
-    async def _current_status(self) -> str | None:
+    async def _current_status(self) -> IntentStatus | None:
         """The intent's status as the provider tells it now; None when it will not say."""
         try:
             intent = await workflow.execute_activity_method(
                 PaymentActivities.refresh_payment,
                 self._intent_id(),
-                summary="re-read the PaymentIntent after a refused void",
+                summary="re-read the payment intent after a refused void",
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=1), maximum_attempts=10
@@ -318,7 +323,7 @@ class PaymentWorkflow(AttentionMixin):
 
     def _intent_id(self) -> str:
         if self._intent is None:
-            raise ApplicationError("no PaymentIntent yet", non_retryable=True)
+            raise ApplicationError("no payment intent yet", non_retryable=True)
         return self._intent.intent_id
 
     def _key(self, operation: str) -> str:
