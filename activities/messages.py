@@ -15,7 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from adapters.notification_store import DeliveryKey, OrderSummary
+from activities.notification_ports import DeliveryKey, OrderSummary
+from domain.money import Money
 
 EVENTS = (
     "order_accepted",
@@ -43,14 +44,14 @@ EVENT_STATUS = {
 """The status a message reports: the event's, even when a retry runs after the next one."""
 
 
-def money(amount: int, currency: str) -> str:
-    return f"{amount / 100:,.2f} {currency}"
-
-
 def message_id(key: DeliveryKey, sender: str) -> str:
-    """Stable for a delivery key, so a resent message is recognisably the same message."""
+    """Stable for a delivery key, so a resent message is recognisably the same message; a
+    later occurrence of the event is another message (the first keeps its old id)."""
     domain = sender.rsplit("@", 1)[-1].strip("> ") or "localhost"
-    return f"<{key.order_id}.{key.event}.{key.channel}@{domain}>"
+    local = f"{key.order_id}.{key.event}.{key.channel}"
+    if key.occurrence > 1:
+        local += f".{key.occurrence}"
+    return f"<{local}@{domain}>"
 
 
 class Messages:
@@ -77,7 +78,7 @@ class Messages:
             "status": EVENT_STATUS.get(event, order.status),
             "shipment": shipment if event != "order_cancelled" else None,
             "refund": refund,
-            "money": lambda amount: money(int(amount), order.currency),
+            "money": lambda amount: f"{Money(int(amount), order.currency):,}",
         }
 
     def _blocks(self, event: str, values: dict[str, Any]) -> dict[str, str]:

@@ -1,54 +1,30 @@
-"""Notification activities (queue `notifications`): deliver one message per delivery key.
+"""Notification activities (queue `notifications`): each channel's sender and the failure
+record, and the requests and results that cross the notification workflow's boundary.
 
-Once per (order, event, channel), and the one window where it cannot be
-----------------------------------------------------------------------------
-Temporal runs one NotificationWorkflow per key and retries its send activity, so the
-remaining danger is an attempt that times out *after* the receiver took the message.
-
-1. **A claim with a lease.** An attempt first claims the `notifications` row in one locking
-   transaction. A `sent` row is never sent again; a row another attempt holds, whose lease
-   has not run out, is left alone (this attempt fails retryably; Temporal tries later). The
-   lease is the attempt's start-to-close timeout plus a margin, and the SDK cancels an
-   attempt locally at that timeout, so two attempts never talk to a receiver at once, even
-   when a worker that lost Temporal keeps running or two workers share the queue.
-2. **The acceptance point, recorded first.** The row becomes `sent` the moment the receiver
-   accepts (SMTP: the 250 after DATA; HTTP: a 2xx), before QUIT and before the activity
-   reports back, shielded from the attempt's cancellation. An attempt that times out after
-   that point (a hanging QUIT, a stalled worker, a lost completion) leaves a `sent` row, and
-   its retry returns without sending.
-3. **A stable delivery key the receiver sees.** Left over is the window inside acceptance:
-   the server stored the message but its reply never reached us (RFC 1047), or the process
-   died between the reply and the database write. The sender cannot tell that from a message
-   that was not taken, and it resends: a rare duplicate beats a lost shipping email (marking
-   an interrupted attempt "possibly sent" and never resending would lose mail on every
-   connection dropped during DATA). The resend carries the same Message-ID, webhook `id` or
-   SMS `Idempotency-Key`, so receivers that deduplicate show it once.
-
-The attempt heartbeats, so Temporal notices a dead worker early and the workflow can cancel
-a send; the retry after a dead worker still waits for that attempt's lease.
+A sender delivers one message per delivery key (order, event, channel, occurrence), once:
+activities/delivery_claims.py explains how an attempt claims its key and what is left of
+"once" when a receiver's answer is lost. The activities reach the outside world through
+activities/notification_ports.py; workers/notifications.py passes in the real store,
+mailer, SMS gateway and webhooks, and activities/channels.py lists the channels.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.messages import EVENTS, Messages, message_id
-from adapters.mailer import Mailer
-from adapters.merchant_webhooks import MerchantWebhooks
-from adapters.notification_store import DeliveryKey, NotificationStore, UnknownOrder
-from adapters.sms import SmsGateway, SmsRejected
-
-LEASE_MARGIN = timedelta(seconds=5)
-"""Beyond the start-to-close timeout: room for the cancelled attempt to unwind."""
+from activities.delivery_claims import claimed, permanent
+from activities.messages import Messages, message_id
+from activities.notification_ports import (
+    DeliveryKey,
+    DeliveryStore,
+    MailSender,
+    SmsSender,
+    WebhookSender,
+)
 
 
 class DeliveryPolicy(BaseModel):
@@ -61,26 +37,69 @@ class DeliveryPolicy(BaseModel):
     max_retry_interval: timedelta = timedelta(minutes=15)
 
 
+AUDIENCES = ("customer", "operator")
+
+
 class NotificationRequest(BaseModel):
-    """One delivery: the key is (order_id, event, channel)."""
+    """One notified event: on one channel, or on every channel enabled for its audience.
+
+    A channel's delivery key is (order_id, event, channel, occurrence). Requests recorded
+    before the channel registry (activities/channels.py) always name their channel.
+    """
 
     order_id: str
     event: str
-    channel: str
-    """`email`, `sms` or `webhook`."""
+    channel: str | None = None
+    """`email`, `sms` or `webhook`; None: every channel the registry enables."""
     recipient: str | None = None
-    """Overrides the customer's address or phone (operator messages)."""
+    """Overrides the customer's address or phone; the operator's address for `operator`."""
     policy: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+    audience: str = "customer"
+    """`customer`, or `operator`: an email to `recipient` only (review_required)."""
+    customer_id: str | None = None
+    """The customer whose contact details pick the channels; None: the order's customer."""
+    occurrence: int = Field(default=1, ge=1)
+    """The how-many-th time the order notifies this event: a second partial refund is 2."""
+
+    @model_validator(mode="after")
+    def _known_audience(self) -> Self:
+        if self.audience not in AUDIENCES:
+            raise ValueError(f"audience must be one of {AUDIENCES}, got {self.audience!r}")
+        if self.audience == "operator" and not self.recipient:
+            raise ValueError("an operator's notification needs its recipient")
+        return self
+
+    def on(self, channel: str) -> NotificationRequest:
+        """This notification's delivery on one channel."""
+        return self.model_copy(update={"channel": channel})
 
     @property
     def key(self) -> DeliveryKey:
-        return DeliveryKey(order_id=self.order_id, event=self.event, channel=self.channel)
+        if self.channel is None:
+            raise ValueError("a delivery key needs a channel: deliver request.on(channel)")
+        return DeliveryKey(
+            order_id=self.order_id,
+            event=self.event,
+            channel=self.channel,
+            occurrence=self.occurrence,
+        )
 
 
 class DeliveryResult(BaseModel):
     status: str
+    """`sent` or `failed`; for several channels `sent` when every one was, `failed` when
+    none was, else `partial`."""
     duplicate: bool = False
-    """True when an earlier attempt had delivered it already."""
+    """True when an earlier attempt had delivered it already (on every channel)."""
+    channels: dict[str, DeliveryResult] = {}
+    """Each channel's result, when the request named none."""
+
+    @classmethod
+    def of_channels(cls, results: dict[str, DeliveryResult]) -> DeliveryResult:
+        sent = [result.status == "sent" for result in results.values()]
+        status = "sent" if all(sent) else "partial" if any(sent) else "failed"
+        duplicate = all(result.duplicate for result in results.values())
+        return cls(status=status, duplicate=duplicate, channels=results)
 
 
 class FailureInput(BaseModel):
@@ -88,50 +107,15 @@ class FailureInput(BaseModel):
     error: str
 
 
-def describe(error: BaseException) -> str:
-    if isinstance(error, asyncio.CancelledError):
-        return "attempt cancelled (timed out) before the receiver accepted"
-    if isinstance(error, ApplicationError):
-        return f"{error.type or 'Error'}: {error.message}"
-    return f"{type(error).__name__}: {error}"
-
-
-def permanent(message: str, kind: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
-
-
-@dataclass
-class Attempt:
-    """One claimed attempt; `accepted()` is called the moment the receiver took the message."""
-
-    store: NotificationStore
-    key: DeliveryKey
-    created_at: datetime
-    done: bool = False
-    recorded: asyncio.Future[None] | None = field(default=None, repr=False)
-
-    async def accepted(self) -> None:
-        self.recorded = asyncio.ensure_future(self.store.mark_sent(self.key))
-        await asyncio.shield(self.recorded)
-
-
-async def _heartbeat(every: float) -> None:
-    """Beat from the first interval on, not at once: most sends end within milliseconds,
-    and a beat at the start is a Temporal write per message that proves nothing yet."""
-    while True:
-        await asyncio.sleep(every)
-        activity.heartbeat()
-
-
 class NotificationActivities:
-    """Email (SMTP), SMS (HTTP provider) and merchant webhooks; state in PostgreSQL."""
+    """Each channel's sender (activities/channels.py lists them) and the failure record."""
 
     def __init__(
         self,
-        store: NotificationStore,
-        mailer: Mailer,
-        sms: SmsGateway,
-        webhooks: MerchantWebhooks,
+        store: DeliveryStore,
+        mailer: MailSender,
+        sms: SmsSender,
+        webhooks: WebhookSender,
     ) -> None:
         self._store = store
         self._mailer = mailer
@@ -139,54 +123,14 @@ class NotificationActivities:
         self._webhooks = webhooks
         self._messages = Messages()
 
-    @contextlib.asynccontextmanager
-    async def _attempt(self, key: DeliveryKey, delivery_key: str) -> AsyncIterator[Attempt]:
-        """Claim the delivery, heartbeat while sending, record why an attempt failed."""
-        if key.event not in EVENTS:
-            raise permanent(f"no message for event {key.event!r}", "UnknownEvent")
-        info = activity.info()
-        lease = (info.start_to_close_timeout or timedelta(minutes=1)) + LEASE_MARGIN
-        token = uuid.uuid4().hex
-        try:
-            claim = await self._store.claim(key, token, lease, delivery_key)
-        except UnknownOrder as error:
-            raise permanent(f"order {error} not found", "OrderNotFound") from None
-        if claim.outcome == "busy":
-            raise ApplicationError(
-                "another attempt holds this delivery; retrying after its lease",
-                type="DeliveryInProgress",
-            )
-        attempt = Attempt(self._store, key, claim.created_at, done=claim.outcome == "sent")
-        if attempt.done:
-            yield attempt
-            return
-        beat = info.heartbeat_timeout
-        beating = asyncio.create_task(_heartbeat(beat.total_seconds() / 3)) if beat else None
-        try:
-            yield attempt
-        except BaseException as error:
-            converted: BaseException = error
-            if isinstance(error, UnknownOrder):
-                converted = permanent(f"order {error} not found", "OrderNotFound")
-            elif isinstance(error, SmsRejected):
-                converted = permanent(str(error), "SmsRejected")
-            if attempt.recorded is None:  # never accepted: free the delivery for the retry
-                await asyncio.shield(self._store.release(key, token, describe(converted)))
-            if converted is not error:
-                raise converted from error
-            raise
-        finally:
-            if beating is not None:
-                beating.cancel()
-
     @activity.defn
     async def send_email(self, request: NotificationRequest) -> DeliveryResult:
         """Send the event's email unless this delivery key was sent already."""
         key = request.key
-        async with self._attempt(key, message_id(key, self._mailer.sender)) as attempt:
+        async with claimed(self._store, key, message_id(key, self._mailer.sender)) as attempt:
             if attempt.done:
                 return DeliveryResult(status="sent", duplicate=True)
-            order = await self._store.summary(key.order_id, key.event)
+            order = await self._store.summary(key.order_id, key.event, key.occurrence)
             to = request.recipient or order.email
             message = self._messages.email(key, order, self._mailer.sender, to)
             await self._mailer.send(message, attempt.accepted)
@@ -196,12 +140,12 @@ class NotificationActivities:
     async def send_sms(self, request: NotificationRequest) -> DeliveryResult:
         """Text the customer's phone through the provider (Idempotency-Key: the delivery key)."""
         key = request.key
-        async with self._attempt(key, str(key)) as attempt:
+        async with claimed(self._store, key, str(key)) as attempt:
             if attempt.done:
                 return DeliveryResult(status="sent", duplicate=True)
             if not self._sms.configured:
                 raise permanent("SMS_PROVIDER_URL is not set", "ChannelNotConfigured")
-            order = await self._store.summary(key.order_id, key.event)
+            order = await self._store.summary(key.order_id, key.event, key.occurrence)
             to = request.recipient or order.phone
             if not to:
                 raise permanent(f"customer {order.customer_id} has no phone", "NoPhoneNumber")
@@ -213,12 +157,12 @@ class NotificationActivities:
     async def send_webhook(self, request: NotificationRequest) -> DeliveryResult:
         """POST the signed event JSON to the merchant; its `id` is the delivery key."""
         key = request.key
-        async with self._attempt(key, str(key)) as attempt:
+        async with claimed(self._store, key, str(key)) as attempt:
             if attempt.done:
                 return DeliveryResult(status="sent", duplicate=True)
             if not self._webhooks.configured:
                 raise permanent("MERCHANT_WEBHOOK_URL is not set", "ChannelNotConfigured")
-            order = await self._store.summary(key.order_id, key.event)
+            order = await self._store.summary(key.order_id, key.event, key.occurrence)
             await self._webhooks.post(self._messages.webhook(key, order, attempt.created_at))
             await attempt.accepted()
         return DeliveryResult(status="sent")

@@ -1,4 +1,4 @@
-"""Notification delivery state in PostgreSQL: one row per (order, event, channel).
+"""Notification delivery state in PostgreSQL: one row per (order, event, channel, occurrence).
 
 Besides the public state (`pending`, `sent`, `failed`, attempts, last error, sent time) a
 row holds the claim of the attempt currently delivering it, so that two attempts can never
@@ -7,60 +7,23 @@ talk to the SMTP server or the HTTP receiver at the same time (activities/notifi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel
-from sqlalchemy import Interval, and_, bindparam, func, or_, select, update
+from sqlalchemy import Integer, Interval, String, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from activities.records import LineRecord
+from activities.notification_ports import (
+    Claim,
+    Customer,
+    DeliveryKey,
+    OrderSummary,
+    UnknownOrder,
+)
 from adapters.db import autocommit
 from adapters.tables import notifications, order_events, orders, users
-
-
-class DeliveryKey(BaseModel):
-    """The row's primary key: a delivery that is `sent` is never sent again."""
-
-    order_id: str
-    event: str
-    channel: str
-
-    def __str__(self) -> str:
-        return f"{self.order_id}/{self.event}/{self.channel}"
-
-
-class Claim(BaseModel):
-    """What `claim` found: go ahead, already sent, or held by another live attempt."""
-
-    outcome: Literal["claimed", "sent", "busy"]
-    created_at: datetime
-    """When the delivery was first attempted: stable across retries (the webhook's `created`)."""
-
-
-class OrderSummary(BaseModel):
-    """The order as a message shows it, with its customer and the event's latest data."""
-
-    id: str
-    customer_id: str
-    status: str
-    currency: str
-    total: int
-    lines: list[LineRecord]
-    shipment: dict[str, str] | None = None
-    captured: int = 0
-    refunded: int = 0
-    customer_name: str
-    email: str
-    phone: str | None = None
-    event_data: dict[str, str | int | None] = {}
-
-
-class UnknownOrder(Exception):
-    """A delivery names an order the read model does not have."""
-
 
 # Statements are built once and only bound per call: building one (and its cache key) for
 # every message cost more CPU than the message's whole PostgreSQL round trip.
@@ -69,18 +32,20 @@ _KEY = and_(
     _c.order_id == bindparam("key_order_id"),
     _c.event == bindparam("key_event"),
     _c.channel == bindparam("key_channel"),
+    _c.occurrence == bindparam("key_occurrence"),
 )
 _new = insert(notifications).values(
     order_id=bindparam("key_order_id"),
     event=bindparam("key_event"),
     channel=bindparam("key_channel"),
+    occurrence=bindparam("key_occurrence"),
     attempts=1,
     claim_token=bindparam("token"),
     claimed_until=func.now() + bindparam("lease", type_=Interval),
     delivery_key=bindparam("delivery"),
 )
 TAKE = _new.on_conflict_do_update(
-    index_elements=[_c.order_id, _c.event, _c.channel],
+    index_elements=[_c.order_id, _c.event, _c.channel, _c.occurrence],
     set_={
         "status": "pending",
         "attempts": _c.attempts + 1,
@@ -110,23 +75,36 @@ FAILED = _UNSENT.values(
     claimed_until=None,
     updated_at=func.now(),
 )
-_latest = (
+_of_event = (
     select(order_events.c.data)
     .where(order_events.c.order_id == orders.c.id, order_events.c.type == bindparam("event"))
-    .order_by(order_events.c.seq.desc())
     .limit(1)
+)
+_nth = (
+    _of_event.order_by(order_events.c.seq)
+    .offset(bindparam("skip", type_=Integer))
     .scalar_subquery()
 )
+_latest = _of_event.order_by(order_events.c.seq.desc()).scalar_subquery()
 SUMMARY = (
     select(
         orders,
         users.c.email,
         users.c.name.label("customer_name"),
         users.c.phone,
-        _latest.label("event_data"),
+        func.coalesce(_nth, _latest).label("event_data"),
     )
     .join(users, users.c.id == orders.c.customer_id)
     .where(orders.c.id == bindparam("order_id"))
+)
+"""The order, its customer, and the data of the event's `occurrence`-th entry in the timeline
+(the latest when the timeline has fewer: a message about an event always has its data)."""
+CUSTOMER = select(users.c.id, users.c.email, users.c.phone).where(
+    users.c.id
+    == func.coalesce(
+        bindparam("customer_id", type_=String),
+        select(orders.c.customer_id).where(orders.c.id == bindparam("order_id")).scalar_subquery(),
+    )
 )
 
 
@@ -135,6 +113,7 @@ def _key(key: DeliveryKey, **params: Any) -> dict[str, Any]:
         "key_order_id": key.order_id,
         "key_event": key.event,
         "key_channel": key.channel,
+        "key_occurrence": key.occurrence,
         **params,
     }
 
@@ -188,16 +167,30 @@ class NotificationStore:
         query = (
             select(notifications)
             .where(notifications.c.order_id == order_id)
-            .order_by(notifications.c.created_at, notifications.c.event, notifications.c.channel)
+            .order_by(
+                notifications.c.created_at,
+                notifications.c.event,
+                notifications.c.occurrence,
+                notifications.c.channel,
+            )
         )
         async with self._engine.connect() as conn:
             return [dict(row) for row in (await conn.execute(query)).mappings()]
 
-    async def summary(self, order_id: str, event: str) -> OrderSummary:
-        """The order, its customer and the event's latest data, for rendering a message."""
+    async def summary(self, order_id: str, event: str, occurrence: int = 1) -> OrderSummary:
+        """The order, its customer and the event's data, for rendering a message."""
+        params = {"order_id": order_id, "event": event, "skip": occurrence - 1}
         async with self._engine.connect() as conn:
-            found = await conn.execute(SUMMARY, {"order_id": order_id, "event": event})
-            row = found.mappings().first()
+            row = (await conn.execute(SUMMARY, params)).mappings().first()
         if row is None:
             raise UnknownOrder(order_id)
         return OrderSummary.model_validate({**dict(row), "event_data": row.event_data or {}})
+
+    async def customer(self, order_id: str, customer_id: str | None) -> Customer:
+        """The customer a message goes to: `customer_id`, or the order's when it is None."""
+        params = {"order_id": order_id, "customer_id": customer_id}
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(CUSTOMER, params)).mappings().first()
+        if row is None:
+            raise UnknownOrder(order_id)
+        return Customer.model_validate(dict(row))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import httpx
 
+from activities.notification_ports import SmsRejected
 from adapters.settings import Settings
 
 
-class SmsRejected(Exception):
-    """The provider refused the message for good (4xx other than 408 and 429)."""
-
-
 class SmsGateway:
-    """POSTs `{"to", "body"}`; the delivery key goes along as `Idempotency-Key`."""
+    """POSTs `{"to", "body"}`; the delivery key goes along as `Idempotency-Key`.
+
+    Implements activities.notification_ports.SmsSender; raises SmsRejected for a refusal.
+    """
 
     def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
         self._client = client

@@ -130,6 +130,8 @@ notifications = Table(
     Column("order_id", String(40), ForeignKey("orders.id"), primary_key=True),
     Column("event", String(64), primary_key=True),
     Column("channel", String(16), primary_key=True),
+    # the how-many-th time the order notified this event (a second partial refund is 2)
+    Column("occurrence", Integer, primary_key=True, server_default="1"),
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from domain.errors import CurrencyMismatch
 
@@ -56,4 +57,9 @@ class Money:
         return self.amount >= other.amount
 
     def __str__(self) -> str:
-        return f"{self.amount / 100:.2f} {self.currency}"
+        return format(self, "")
+
+    def __format__(self, spec: str) -> str:
+        """`f"{price}"` is `1234.56 EUR`; a spec formats the number: `f"{price:,}"` is
+        `1,234.56 EUR` (the messages' form)."""
+        return f"{Decimal(self.amount).scaleb(-2):{spec}.2f} {self.currency}"

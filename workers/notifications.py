@@ -1,4 +1,8 @@
-"""The `notifications` worker: NotificationWorkflow plus the delivery activities."""
+"""The `notifications` worker: NotificationWorkflow plus the delivery activities.
+
+The composition root of notifications: the activities and the channel registry know ports
+only (activities/notification_ports.py); here the real adapters and the settings go in.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.channels import ChannelChoice, notification_activities
 from activities.notifications import NotificationActivities
 from adapters.db import create_engine
 from adapters.mailer import Mailer
@@ -31,8 +36,9 @@ async def build(
     """Any number of copies may poll the queue: each delivery is claimed in PostgreSQL."""
     engine = create_engine(settings)
     http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
-    acts = NotificationActivities(
-        NotificationStore(engine),
+    store = NotificationStore(engine)
+    senders = NotificationActivities(
+        store,
         Mailer(settings),
         SmsGateway(http, settings),
         MerchantWebhooks(http, settings),
@@ -42,7 +48,7 @@ async def build(
         task_queue=task_queue,
         identity=identity,
         workflows=[NotificationWorkflow],
-        activities=[acts.send_email, acts.send_sms, acts.send_webhook, acts.mark_failed],
+        activities=notification_activities(senders, ChannelChoice(store, settings)),
         **worker_options(settings, NOTIFICATIONS_QUEUE),
     )
 

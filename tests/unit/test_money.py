@@ -127,3 +127,9 @@ def test_amount_that_is_not_an_int_is_rejected(amount: object) -> None:
 def test_str_shows_major_units_and_currency() -> None:
     assert str(eur(123456)) == "1234.56 EUR"
     assert str(eur(5)) == "0.05 EUR"
+
+
+def test_a_format_spec_formats_the_number_as_messages_show_it() -> None:
+    assert f"{eur(123456789):,}" == "1,234,567.89 EUR"
+    assert f"{eur(-5):,}" == "-0.05 EUR"
+    assert f"{eur(123456)}" == str(eur(123456))
