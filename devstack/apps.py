@@ -6,21 +6,19 @@ Each line a child writes goes to the terminal prefixed with the child's name, an
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO
 
-from devstack.process import Service
+from devstack.process import Service, python_m, spawn
 
-APPS = (
-    ("orders", "workers.orders"),
-    ("payments", "workers.payments"),
-    ("notifications", "workers.notifications"),
-    ("api", "api"),
-)
-"""(name, module) in start order; they stop in the reverse order."""
+APPS = {
+    "orders": "workers.orders",
+    "payments": "workers.payments",
+    "notifications": "workers.notifications",
+    "api": "api",
+}
+"""name: module, in start order; they stop in the reverse order."""
 
 _terminal = threading.Lock()
 
@@ -32,28 +30,8 @@ def say(name: str, line: str) -> None:
         sys.stdout.flush()
 
 
-def start_app(name: str, module: str, *, env: dict[str, str], cwd: Path, log_file: Path) -> Service:
-    """`python -m <module>` in its own session, its output forwarded by a daemon thread."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", module],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    threading.Thread(
-        target=_forward, args=(name, process.stdout, log_file), name=f"forward-{name}", daemon=True
-    ).start()
-    return Service(name, module, process.pid, log_file, process)
-
-
-def _forward(name: str, stream: IO[bytes], log_file: Path) -> None:
-    with log_file.open("ab") as log:
-        for raw in iter(stream.readline, b""):
-            log.write(raw)
-            log.flush()
-            say(name, raw.decode(errors="replace").rstrip("\r\n"))
+def start_app(name: str, *, env: dict[str, str], log_file: Path, labelled: bool) -> Service:
+    """`python -m <the app's module>` in its own session; `labelled`: also on the terminal."""
+    echo = (lambda line: say(name, line)) if labelled else None
+    argv = python_m(APPS[name])
+    return spawn(name, argv, log_file=log_file, address=APPS[name], env=env, echo=echo)

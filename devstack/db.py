@@ -5,36 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 from sqlalchemy import text
 
 from adapters.db import create_engine
 from adapters.settings import Settings
 from devstack.localenv import read_env_file
+from devstack.process import run_to_end
 from devstack.services import Service, start_postgres
 
-ROOT = Path(__file__).resolve().parent.parent
+MIGRATE = ["alembic", "upgrade", "head"]
+SEED = ["adapters.seed"]
 
 
-def _alembic(url: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        check=True,
-    )
-
-
-def _seed(url: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "adapters.seed"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url},
-        check=True,
-    )
+def migrate_and_seed(env: dict[str, str], *, quiet: bool = False) -> None:
+    """The schema at its head revision and the catalogue seeded, on env's DATABASE_URL."""
+    run_to_end("migrations", MIGRATE, env, quiet=quiet)
+    run_to_end("seed", SEED, env, quiet=quiet)
 
 
 async def _drop_everything(settings: Settings) -> None:
@@ -65,10 +53,11 @@ def main(argv: list[str]) -> int:
         if argv[0] == "reset":
             asyncio.run(_drop_everything(settings.model_copy(update={"database_url": url})))
             print("dropped every table")
+        env = {**os.environ, "DATABASE_URL": url}
         if argv[0] in {"migrate", "reset"}:
-            _alembic(url)
+            run_to_end("migrations", MIGRATE, env)
         if argv[0] in {"seed", "reset"}:
-            _seed(url)
+            run_to_end("seed", SEED, env)
     finally:
         if ours is not None:
             ours.stop()

@@ -19,7 +19,7 @@ def _keep_in_memory(self: resources.Store) -> None:
 
 def in_memory() -> None:
     """Switch off localstripe's dump to disk, in this process."""
-    resources.Store.dump_to_disk = _keep_in_memory  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = _keep_in_memory
 
 
 def main() -> None:

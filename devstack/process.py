@@ -1,7 +1,9 @@
-"""A process we own by pid, with a readiness probe and a stop that always ends it.
+"""The one way the tooling starts a process: a child we own by pid, its output in a log file.
 
-Every process is started in its own session so a Ctrl-C in the terminal reaches only the
-orchestrator, which then stops the parts in reverse order; nothing is ever stopped by name.
+`make run`, the chaos run, the bench and the test fixtures all start their processes here.
+Every child leads a session (and so a process group) of its own: a Ctrl-C in the terminal
+reaches only the orchestrator, which then stops the parts itself, and a stop reaches the
+child's own children too. Nothing is ever stopped by name.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -35,7 +38,6 @@ class Service:
     pid: int
     log_file: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    probe: Callable[[], bool] | None = field(default=None, repr=False)
     stopper: Callable[[], None] | None = field(default=None, repr=False)
     """Replaces the pid-based stop for parts that are not our child (embedded PostgreSQL)."""
 
@@ -44,38 +46,124 @@ class Service:
             return self.process.poll() is None
         return pid_alive(self.pid)
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Poll the readiness probe; fail early, with the log's tail, if the process exits."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.running():
-                raise ServiceError(f"{self.name} exited during start-up{self._log_tail()}")
-            if self.probe is None or self.probe():
-                return
-            if time.monotonic() > deadline:
-                raise ServiceError(f"{self.name} not ready after {timeout:.0f}s{self._log_tail()}")
-            time.sleep(0.2)
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode if self.process is not None else None
+
+    def send(self, signum: int) -> None:
+        """Send `signum` to the child's process group (its own children included)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            pass  # ended between the poll and the signal
+
+    def terminate(self) -> None:
+        """Ask the part to stop (SIGTERM, or its own stopper) without waiting for it."""
+        if self.stopper is not None:
+            self.stopper()
+        else:
+            self.send(signal.SIGTERM)
+
+    def wait_stopped(self, grace: float) -> None:
+        """Wait up to `grace` seconds for the child to exit, then SIGKILL its group."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; idempotent."""
-        if self.stopper is not None:
-            self.stopper()
-            return
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(grace)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.process.wait()
+        self.terminate()
+        self.wait_stopped(grace)
 
-    def _log_tail(self, lines: int = 20) -> str:
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, in-flight work is lost mid-way (what chaos wants)."""
+        self.send(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the log, introduced by its path; empty without one."""
         if self.log_file is None or not self.log_file.exists():
             return ""
         tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
         return f"; last lines of {self.log_file}:\n" + "\n".join(tail)
+
+
+def stop_together(services: Iterable[Service], grace: float) -> None:
+    """Ask every part to stop at once, then give each up to `grace` seconds before SIGKILL."""
+    services = list(services)
+    for service in services:
+        service.terminate()
+    for service in services:
+        service.wait_stopped(grace)
+
+
+def spawn(
+    name: str,
+    argv: list[str],
+    *,
+    log_file: Path,
+    address: str = "",
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+    echo: Callable[[str], None] | None = None,
+) -> Service:
+    """Start `argv` in its own session with its output appended to `log_file`.
+
+    With `echo`, each line also goes to `echo` as it comes (`make run` labels and prints
+    them), read by a daemon thread; without, the child writes to the file directly.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log if echo is None else subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    if echo is not None:
+        assert process.stdout is not None
+        threading.Thread(
+            target=_forward, args=(process.stdout, log_file, echo), name=name, daemon=True
+        ).start()
+    return Service(name, address or name, process.pid, log_file, process)
+
+
+def python_m(*module_args: str) -> list[str]:
+    """The command line of `python -m <module_args>` with this interpreter."""
+    return [sys.executable, "-m", *module_args]
+
+
+def run_to_end(
+    name: str, module_args: list[str], env: dict[str, str], *, quiet: bool = False
+) -> None:
+    """`python -m <module_args>` to completion in the repository, for one-off chores.
+
+    Its output goes to the terminal, or with `quiet` into the error should it fail.
+    """
+    done = subprocess.run(
+        python_m(*module_args), cwd=REPO_ROOT, env=env, check=False, capture_output=quiet
+    )
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).decode(errors="replace")[-4000:] if quiet else ""
+        where = f":\n{output}" if quiet else " (output above)"
+        raise ServiceError(f"{name} failed with exit code {done.returncode}{where}")
+
+
+def _forward(stream: IO[bytes], log_file: Path, echo: Callable[[str], None]) -> None:
+    with log_file.open("ab") as log:
+        for raw in iter(stream.readline, b""):
+            log.write(raw)
+            log.flush()
+            echo(raw.decode(errors="replace").rstrip("\r\n"))
 
 
 def free_port() -> int:
@@ -83,14 +171,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def is_listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def venv_bin(name: str) -> str:
@@ -102,39 +182,6 @@ def venv_bin(name: str) -> str:
     if found is None:
         raise ServiceError(f"{name} not found next to {sys.executable} nor on PATH")
     return found
-
-
-def spawn(
-    name: str,
-    argv: list[str],
-    *,
-    address: str,
-    log_file: Path,
-    probe: Callable[[], bool] | None = None,
-    **popen: Any,
-) -> Service:
-    """Start `argv` in its own session with its output appended to `log_file`."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **popen,
-        )
-    return Service(name, address, process.pid, log_file, process, probe)
-
-
-def start_ready(service: Service, timeout: float) -> Service:
-    """Wait for `service`; if it never gets ready, stop it so nothing is left behind."""
-    try:
-        service.wait_ready(timeout)
-    except BaseException:
-        service.stop(grace=5)
-        raise
-    return service
 
 
 def pid_alive(pid: int) -> bool:

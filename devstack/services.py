@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,11 @@ from devstack.process import (
     Service,
     ServiceError,
     free_port,
-    is_listening,
+    python_m,
     spawn,
-    start_ready,
     venv_bin,
 )
+from devstack.ready import answers, is_listening, listening, start_ready
 from workflows.names import SEARCH_ATTRIBUTES
 
 __all__ = [
@@ -87,8 +86,8 @@ def start_temporal(
         )
         return result.returncode == 0
 
-    service = spawn("temporal", argv, address=address, log_file=log_file, probe=probe)
-    start_ready(service, timeout)
+    service = spawn("temporal", argv, address=address, log_file=log_file)
+    start_ready(service, probe, timeout)
     try:
         _add_missing_search_attributes(temporal, address)
     except BaseException:
@@ -123,18 +122,10 @@ def start_localstripe(*, port: int, log_file: Path, timeout: float = 30.0) -> Se
     It listens on every interface (it binds `::`).
     """
     url = f"http://127.0.0.1:{port}"
-
-    def probe() -> bool:
-        try:
-            httpx.get(url + "/v1/balance", timeout=1.0)  # any HTTP answer (401 too) means up
-        except httpx.HTTPError:
-            return False
-        return True
-
-    argv = [sys.executable, "-m", "devstack.localstripe", "--port", str(port), "--from-scratch"]
-    return start_ready(
-        spawn("localstripe", argv, address=url, log_file=log_file, probe=probe), timeout
-    )
+    argv = python_m("devstack.localstripe", "--port", str(port), "--from-scratch")
+    service = spawn("localstripe", argv, log_file=log_file, address=url)
+    # any HTTP answer (401 too) means up
+    return start_ready(service, answers(url + "/v1/balance", status=None), timeout)
 
 
 def register_stripe_webhook(
@@ -155,15 +146,6 @@ def register_stripe_webhook(
 
 def start_smtp_sink(*, port: int, mail_dir: Path, log_file: Path, timeout: float = 20.0) -> Service:
     """The SMTP sink (`devstack.smtp_sink`) writing each message to `mail_dir`."""
-    argv = [sys.executable, "-m", "devstack.smtp_sink", "--port", str(port)]
-    argv += ["--mail-dir", str(mail_dir)]
-    repo_root = Path(__file__).resolve().parent.parent
-    service = spawn(
-        "smtp",
-        argv,
-        address=f"127.0.0.1:{port}",
-        log_file=log_file,
-        probe=lambda: is_listening("127.0.0.1", port),
-        cwd=repo_root,
-    )
-    return start_ready(service, timeout)
+    argv = python_m("devstack.smtp_sink", "--port", str(port), "--mail-dir", str(mail_dir))
+    service = spawn("smtp", argv, log_file=log_file, address=f"127.0.0.1:{port}")
+    return start_ready(service, listening("127.0.0.1", port), timeout)

@@ -10,24 +10,23 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 from urllib.parse import urlsplit
-
-import httpx
 
 from adapters.settings import Settings
 from devstack import services
 from devstack.apps import APPS, say, start_app
 from devstack.banner import Where, full_banner, services_banner
+from devstack.db import MIGRATE, SEED
 from devstack.localenv import generated_values
-from devstack.process import LOOPBACK_HOSTS, Service, ServiceError, is_listening
+from devstack.process import LOOPBACK_HOSTS, REPO_ROOT, Service, ServiceError, run_to_end
+from devstack.ready import answers, is_listening, wait_ready
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 120.0
 
 
@@ -63,10 +62,10 @@ def run() -> int:
     finally:
         _stopping.set()  # from here on a signal only says so (see _interrupt)
         _stop_all(started)
-    return 0  # unreachable: _run returns only by an exception
 
 
-def _run(settings: Settings, started: list[Service]) -> None:
+def _run(settings: Settings, started: list[Service]) -> NoReturn:
+    """Start everything, then watch it; ends only by an exception."""
     data_dir = settings.data_dir.resolve()
     logs = data_dir / "logs"
     secrets = generated_values(data_dir / "local.env", settings)
@@ -80,15 +79,16 @@ def _run(settings: Settings, started: list[Service]) -> None:
         print(services_banner(where) + "\n  (DEVSTACK_SKIP_APP: engine not started)\n", flush=True)
         _watch(started)
 
-    _run_step("migrations", ["alembic", "upgrade", "head"], env, REPO_ROOT / "alembic.ini")
-    _run_step("seed", ["adapters.seed"], env)
-    for name, module in APPS:
+    _run_step("migrations", MIGRATE, env, REPO_ROOT / "alembic.ini")
+    _run_step("seed", SEED, env)
+    for name, module in APPS.items():
         if not _module_exists(module):
             raise StartupError(f"module {module} is missing; is the engine installed?")
-        started.append(
-            start_app(name, module, env=env, cwd=REPO_ROOT, log_file=logs / f"{name}.log")
-        )
-    _wait_for_api(settings, started)
+        started.append(start_app(name, env=env, log_file=logs / f"{name}.log", labelled=True))
+    url = f"{_local_api_url(settings)}/readyz"
+    wait_ready(
+        f"the API at {url}", answers(url), timeout=READY_TIMEOUT, watch=started, log_of=started[-1]
+    )
     if localstripe:
         webhook = f"{settings.api_url}/v1/webhooks/stripe"
         services.register_stripe_webhook(
@@ -182,11 +182,7 @@ def _run_step(
     if not _module_exists(module):
         raise StartupError(f"{name}: module {module} is missing (not written or not installed)")
     say("devstack", f"{name}: python -m {' '.join(module_args)}")
-    result = subprocess.run(
-        [sys.executable, "-m", *module_args], cwd=REPO_ROOT, env=env, check=False
-    )
-    if result.returncode != 0:
-        raise StartupError(f"{name} failed with exit code {result.returncode} (output above)")
+    run_to_end(name, module_args, env)
 
 
 def _local_api_url(settings: Settings) -> str:
@@ -194,32 +190,16 @@ def _local_api_url(settings: Settings) -> str:
     return f"http://{host}:{settings.api_port}"
 
 
-def _wait_for_api(settings: Settings, started: list[Service]) -> None:
-    url = f"{_local_api_url(settings)}/readyz"
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        _check_alive(started)
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise StartupError(f"{url} did not answer 200 within {READY_TIMEOUT:.0f}s")
-
-
-def _watch(started: list[Service]) -> None:
+def _watch(started: list[Service]) -> NoReturn:
     """Sleep until a signal interrupts us or a child dies."""
     while True:
-        _check_alive(started)
+        for service in started:
+            if not service.running():
+                raise ChildDied(
+                    f"{service.name} (pid {service.pid}) exited unexpectedly, "
+                    f"code {service.returncode}"
+                )
         time.sleep(0.5)
-
-
-def _check_alive(started: list[Service]) -> None:
-    for service in started:
-        if not service.running():
-            code = service.process.returncode if service.process is not None else None
-            raise ChildDied(f"{service.name} (pid {service.pid}) exited unexpectedly, code {code}")
 
 
 def _stop_all(started: list[Service]) -> None:

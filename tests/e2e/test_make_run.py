@@ -7,7 +7,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,37 +19,20 @@ import pytest
 import stripe
 
 from devstack.mailbox import read_mailbox
-from devstack.process import free_port
+from devstack.process import Service, free_port, python_m, spawn
+from devstack.ready import wait_ready
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
+BANNER_END = "Ctrl-C stops everything"
 
 
 @dataclass
 class Stack:
-    process: subprocess.Popen[str]
+    make_run: Service
     api: str
     stripe: str
     data_dir: Path
     output: list[str]
-
-
-def _read_until_banner(process: subprocess.Popen[str], output: list[str], timeout: float) -> None:
-    """Collect the stack's output until its banner's last line (or fail on exit/timeout)."""
-    assert process.stdout is not None
-    os.set_blocking(process.stdout.fileno(), False)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line:
-            output.append(line.rstrip("\n"))
-            if "Ctrl-C stops everything" in line:
-                return
-            continue
-        if process.poll() is not None:
-            raise AssertionError("make run exited:\n" + "\n".join(output[-60:]))
-        time.sleep(0.1)
-    raise AssertionError("no banner in time:\n" + "\n".join(output[-60:]))
 
 
 @pytest.fixture(scope="module")
@@ -71,32 +53,24 @@ def stack() -> Iterator[Stack]:
         "LOG_FORMAT": "json",
     }
     env.pop("OPERATOR_PASSWORD", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack"],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    output: list[str] = []
+    output = base / "make-run.log"
+    make_run = spawn("make run", python_m("devstack"), log_file=output, env=env)
     try:
-        _read_until_banner(process, output, timeout=180)
+        wait_ready(
+            "make run's banner",
+            lambda: BANNER_END in output.read_text(errors="replace"),
+            timeout=180,
+            watch=[make_run],
+        )
         yield Stack(
-            process,
+            make_run,
             f"http://127.0.0.1:{api_port}",
             f"http://127.0.0.1:{stripe_port}",
             data_dir,
-            output,
+            output.read_text().splitlines(),
         )
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        make_run.stop(grace=60)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -147,11 +121,12 @@ def _token_header(stack: Stack) -> dict[str, str]:
 
 
 def test_sigterm_stops_every_child_and_exits_cleanly(stack: Stack) -> None:
-    children = psutil.Process(stack.process.pid).children(recursive=True)
+    children = psutil.Process(stack.make_run.pid).children(recursive=True)
     assert len(children) >= 7  # temporal, localstripe, smtp sink, three workers, api
 
-    stack.process.send_signal(signal.SIGTERM)
+    stack.make_run.send(signal.SIGTERM)
 
-    assert stack.process.wait(timeout=60) == 0
+    assert stack.make_run.process is not None
+    assert stack.make_run.process.wait(timeout=60) == 0
     _, alive = psutil.wait_procs(children, timeout=15)
     assert [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []
