@@ -30,8 +30,10 @@ from temporalio.worker import Worker
 
 from activities.maintenance import CleanupInput, CleanupResult
 from activities.reconciliation import ReconcileInput, ReconcileResult
+from domain.payments import IntentStatus
 from tests.conftest import BIN, register_search_attributes
-from tests.workflow.fakes import Fakes, Script
+from tests.workflow.fake_gateway import Script
+from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, Order, running, skip_until_done, wait_status
 from workflows.contracts import CancelCommand, Decision, PaymentWebhook, RefundCommand, ShipCommand
 from workflows.maintenance import IdempotencyCleanupWorkflow
@@ -55,7 +57,7 @@ async def declined(h: Harness, handle: Order) -> None:
 
 async def three_d_secure(h: Harness, handle: Order) -> None:
     await wait_status(handle, "payment_action_required")
-    h.fakes.intent_status = "requires_capture"
+    h.fakes.intent_status = IntentStatus.AUTHORIZED
     payment = h.env.client.get_workflow_handle(f"payment-{handle.id.removeprefix('order-')}")
     await payment.signal(
         PaymentWorkflow.stripe_event, PaymentWebhook(event_id="evt_1", type="payment_intent")
@@ -102,7 +104,7 @@ async def three_d_secure_expired(h: Harness, handle: Order) -> None:
 
 
 async def cancel_authorizing(h: Harness, handle: Order) -> None:
-    """Cancelled before the authorization reported back (it is slow at Stripe)."""
+    """Cancelled before the authorization reported back (it is slow at the provider)."""
     await handle.execute_update(OrderWorkflow.cancel, CancelCommand(reason="changed my mind"))
     h.fakes.scripts[order_id(handle)].transient.clear()
     await skip_until_done(h, handle, timedelta(minutes=5))
@@ -175,7 +177,11 @@ Scenario = Callable[[Harness, Order], Awaitable[None]]
 SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
     "happy": ({"TSHIRT": 2}, {}, happy),
     "declined": ({"MUG": 1}, {"decline": True}, declined),
-    "three_d_secure": ({"TSHIRT": 1}, {"intent_status": "requires_action"}, three_d_secure),
+    "three_d_secure": (
+        {"TSHIRT": 1},
+        {"intent_status": IntentStatus.ACTION_REQUIRED},
+        three_d_secure,
+    ),
     "review": ({"MACHINE": 1}, {}, review),
     "cancel": ({"TSHIRT": 3}, {}, cancel),
     "refund": ({"TSHIRT": 2}, {}, refund),
@@ -183,7 +189,7 @@ SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
     "review_timeout": ({"MACHINE": 1}, {}, review_timeout),
     "three_d_secure_expired": (
         {"TSHIRT": 1},
-        {"intent_status": "requires_action"},
+        {"intent_status": IntentStatus.ACTION_REQUIRED},
         three_d_secure_expired,
     ),
     "cancel_authorizing": (
@@ -193,7 +199,7 @@ SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
     ),
     "cancel_three_d_secure": (
         {"TSHIRT": 1},
-        {"intent_status": "requires_action"},
+        {"intent_status": IntentStatus.ACTION_REQUIRED},
         cancel_three_d_secure,
     ),
     "capture_failed": (

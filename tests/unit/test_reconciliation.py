@@ -1,62 +1,66 @@
-"""Reconciliation rules, ledger versus Stripe."""
+"""Reconciliation rules, ledger versus the payment provider."""
 
 from __future__ import annotations
 
 import pytest
 
-from domain.reconciliation import LedgerEntry, StripeIntent, find_mismatches
+from domain.payments import IntentState, IntentStatus
+from domain.reconciliation import LedgerEntry, find_mismatches
 
 
 def entry(status: str, total: int = 1000, intent: str | None = "pi_1") -> LedgerEntry:
     return LedgerEntry("ord_1", status, total, "EUR", intent)
 
 
-def intent(status: str, amount: int = 1000, order_id: str | None = "ord_1") -> StripeIntent:
-    return StripeIntent("pi_1", order_id, status, amount, "eur")
+AUTHORIZED, CAPTURED, VOIDED = IntentStatus.AUTHORIZED, IntentStatus.CAPTURED, IntentStatus.VOIDED
+
+
+def intent(status: IntentStatus, amount: int = 1000, order_id: str | None = "ord_1") -> IntentState:
+    return IntentState("pi_1", status, amount, "EUR", order_id=order_id)
 
 
 @pytest.mark.parametrize(
-    ("ledger_status", "stripe_status"),
+    ("ledger_status", "provider_status"),
     [
-        ("confirmed", "requires_capture"),
-        ("shipped", "succeeded"),
-        ("delivered", "succeeded"),
-        ("refunded", "succeeded"),
-        ("cancelled", "canceled"),
-        ("payment_failed", "canceled"),
+        ("confirmed", AUTHORIZED),
+        ("shipped", CAPTURED),
+        ("delivered", CAPTURED),
+        ("refunded", CAPTURED),
+        ("cancelled", VOIDED),
+        ("payment_failed", VOIDED),
     ],
 )
-def test_agreeing_ledger_and_stripe_have_no_mismatch(
-    ledger_status: str, stripe_status: str
+def test_agreeing_ledger_and_provider_have_no_mismatch(
+    ledger_status: str, provider_status: IntentStatus
 ) -> None:
-    assert find_mismatches([entry(ledger_status)], [intent(stripe_status)]) == []
+    assert find_mismatches([entry(ledger_status)], [intent(provider_status)]) == []
 
 
 @pytest.mark.parametrize(
-    ("ledger_status", "stripe_status", "kind"),
+    ("ledger_status", "provider_status", "kind"),
     [
-        ("confirmed", "succeeded", "captured_not_shipped"),
-        ("shipped", "requires_capture", "shipped_not_captured"),
-        ("cancelled", "requires_capture", "authorization_held"),
-        ("confirmed", "canceled", "authorization_lost"),
+        ("confirmed", CAPTURED, "captured_not_shipped"),
+        ("shipped", AUTHORIZED, "shipped_not_captured"),
+        ("cancelled", AUTHORIZED, "authorization_held"),
+        ("confirmed", VOIDED, "authorization_lost"),
     ],
 )
 def test_status_disagreements_are_reported(
-    ledger_status: str, stripe_status: str, kind: str
+    ledger_status: str, provider_status: IntentStatus, kind: str
 ) -> None:
-    [found] = find_mismatches([entry(ledger_status)], [intent(stripe_status)])
+    [found] = find_mismatches([entry(ledger_status)], [intent(provider_status)])
     assert (found.kind, found.order_id, found.payment_intent_id) == (kind, "ord_1", "pi_1")
 
 
 def test_amount_mismatch_is_reported() -> None:
-    [found] = find_mismatches([entry("confirmed")], [intent("requires_capture", amount=999)])
+    [found] = find_mismatches([entry("confirmed")], [intent(AUTHORIZED, amount=999)])
     assert found.kind == "amount_mismatch"
 
 
-def test_an_intent_the_ledger_lost_and_an_intent_stripe_lost_are_reported() -> None:
-    lost = find_mismatches([entry("confirmed", intent="pi_other")], [intent("requires_capture")])
-    assert sorted(m.kind for m in lost) == ["missing_in_stripe", "untracked_intent"]
+def test_an_intent_the_ledger_lost_and_an_intent_the_provider_lost_are_reported() -> None:
+    lost = find_mismatches([entry("confirmed", intent="pi_other")], [intent(AUTHORIZED)])
+    assert sorted(m.kind for m in lost) == ["missing_at_provider", "untracked_intent"]
 
 
 def test_intents_of_other_systems_are_ignored() -> None:
-    assert find_mismatches([], [intent("succeeded", order_id=None)]) == []
+    assert find_mismatches([], [intent(CAPTURED, order_id=None)]) == []

@@ -17,7 +17,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.orders import UNSTORABLE, RecordOrderInput
-from activities.payments import IntentCommand, IntentResult
+from domain.errors import PaymentRefused
+from domain.payments import IntentState, IntentStatus
 from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, running, skip_until_done, wait_status
 from workflows.contracts import CancelCommand, Decision, RefundCommand, ShipCommand
@@ -28,47 +29,34 @@ UPDATE_TIMEOUT = 20  # seconds: an update that has not answered by then waits on
 
 @dataclass
 class Provider(Fakes):
-    """The doubles, with Stripe able to refuse a void for good."""
+    """The doubles, with the provider able to refuse a void for good."""
 
     refuse_void: bool = False
     canceled_when_refused: bool = False
-    """What a re-read of a refused intent says: canceled already (an expired hold)."""
+    """What a re-read of a refused intent says: voided already (an expired hold)."""
     refuse_record_status: str | None = None
     refund_gate: asyncio.Event | None = None
-    """While set, a refund waits for the event before Stripe answers."""
+    """While set, a refund waits for the event before the provider answers."""
     refunding: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def refund(self, intent_id: str, *, amount: int, idempotency_key: str) -> str:
+        self.refunding.set()
+        if self.refund_gate is not None:
+            await self.refund_gate.wait()
+        return await super().refund(intent_id, amount=amount, idempotency_key=idempotency_key)
+
+    async def void(self, intent_id: str, *, idempotency_key: str) -> IntentState:
+        self.gateway_calls.append(("void", idempotency_key))
+        if self.refuse_void:
+            raise PaymentRefused("This payment intent's status is voided")
+        return IntentState(id=intent_id, status=IntentStatus.VOIDED, amount=0, currency="EUR")
+
+    async def retrieve(self, intent_id: str) -> IntentState:
+        status = IntentStatus.VOIDED if self.canceled_when_refused else self.intent_status
+        return IntentState(id=intent_id, status=status, amount=0, currency="EUR")
 
     def activities(self) -> dict[str, list[object]]:
         acts = super().activities()
-        name_of = {
-            getattr(fn, "__temporal_activity_definition").name: fn for fn in acts["payments"]
-        }
-        stripe_refund = name_of["refund_payment"]
-
-        @activity.defn(name="refund_payment")
-        async def refund_payment(inp: IntentCommand) -> object:
-            self.refunding.set()
-            if self.refund_gate is not None:
-                await self.refund_gate.wait()
-            return await stripe_refund(inp)  # type: ignore[operator]
-
-        @activity.defn(name="void_payment")
-        async def void_payment(inp: IntentCommand) -> IntentResult:
-            self.stripe_calls.append(("void", inp.idempotency_key))
-            if self.refuse_void:
-                raise ApplicationError(
-                    "This PaymentIntent's status is canceled",
-                    type="InvalidRequestError",
-                    non_retryable=True,
-                )
-            return IntentResult(
-                intent_id=inp.intent_id, status="canceled", amount=0, currency="EUR"
-            )
-
-        @activity.defn(name="refresh_payment")
-        async def refresh_payment(intent_id: str) -> IntentResult:
-            status = "canceled" if self.canceled_when_refused else self.intent_status
-            return IntentResult(intent_id=intent_id, status=status, amount=0, currency="EUR")
 
         @activity.defn(name="record_order")
         async def record_order(inp: RecordOrderInput) -> None:
@@ -78,15 +66,6 @@ class Provider(Fakes):
                 )
             self.records.append(inp)
 
-        replaced = {
-            "void_payment": void_payment,
-            "refresh_payment": refresh_payment,
-            "refund_payment": refund_payment,
-        }
-        acts["payments"] = [
-            replaced.get(getattr(fn, "__temporal_activity_definition").name, fn)
-            for fn in acts["payments"]
-        ]
         acts["orders"] = [
             record_order
             if getattr(fn, "__temporal_activity_definition").name == "record_order"
@@ -174,7 +153,7 @@ async def test_a_terminated_payment_does_not_hang_the_order(
 async def test_cancelling_during_three_d_secure_voids_at_once_and_publishes_it(
     harness: Harness, provider: Provider
 ) -> None:
-    provider.intent_status = "requires_action"
+    provider.intent_status = IntentStatus.ACTION_REQUIRED
     handle, accepted = await harness.place({"TSHIRT": 1})
     await wait_status(handle, "payment_action_required")
 
@@ -185,7 +164,7 @@ async def test_cancelling_during_three_d_secure_voids_at_once_and_publishes_it(
     assert result.payment_status == "voided"
     assert provider.records[-1].record.payment_status == "voided"
     assert provider.records[-1].record.client_secret is None
-    assert [c[0] for c in provider.stripe_calls].count("void") == 1
+    assert [c[0] for c in provider.gateway_calls].count("void") == 1
     payment = harness.env.client.get_workflow_handle(f"payment-{accepted.order_id}")
     assert (await payment.describe()).status.name == "COMPLETED"  # type: ignore[union-attr]
 
@@ -199,7 +178,7 @@ async def test_cancelling_while_authorizing_voids_the_authorization_once(
 
     result = await skip_until_done(harness, handle, timedelta(minutes=1))
     assert result.payment_status == "voided"
-    assert [c[0] for c in provider.stripe_calls].count("void") == 1
+    assert [c[0] for c in provider.gateway_calls].count("void") == 1
     assert provider.stock["TSHIRT"] == 10
 
 
@@ -283,7 +262,7 @@ async def test_a_command_repeated_with_its_key_answers_once_and_another_request_
     again = await handle.execute_update(OrderWorkflow.ship, ship)
 
     assert first.status == again.status == "shipped"
-    assert [c[0] for c in provider.stripe_calls].count("capture") == 1
+    assert [c[0] for c in provider.gateway_calls].count("capture") == 1
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(
             OrderWorkflow.ship, ship.model_copy(update={"request_hash": "h2"})
@@ -326,7 +305,7 @@ async def test_stock_changes_run_once_their_decision_is_recorded(
 async def test_three_d_secure_expiring_with_the_void_refused_still_cancels(
     harness: Harness, provider: Provider
 ) -> None:
-    provider.intent_status = "requires_action"
+    provider.intent_status = IntentStatus.ACTION_REQUIRED
     provider.refuse_void = True
     handle, _ = await harness.place({"TSHIRT": 1})
     await wait_status(handle, "payment_action_required")

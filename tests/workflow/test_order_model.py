@@ -3,22 +3,22 @@
 Each sequence places one order (its own id and SKUs) and then, at random moments, sends the
 customer's and operator's commands as Temporal updates, skips time across the timeouts of
 `OrderPolicy`, lets the customer finish or fail 3-D Secure, and restarts the orders or
-payments worker (the new worker replays the history from the start). The Stripe doubles
+payments worker (the new worker replays the history from the start). The provider doubles
 authorize, decline or ask for 3-D Secure, refuse a capture, void or refund for good, or fail
 an activity a few times with a retryable error, as the sequence's script says.
 
 Every update must answer within a few seconds (a hang is a failure: the workflow waits on
 nothing), and must agree with the model: a command the order's status allows is taken
-(unless Stripe refused it for good), one it does not allow is refused. After the steps the
+(unless the provider refused it for good), one it does not allow is refused. After the steps the
 test skips past every timer and checks what must hold whatever happened:
 
 - the order workflow and its payment child have completed (nothing is left waiting);
 - the order ended in a final status, or `delivered` once its refund window closed;
 - stock: nothing held for the order; an order that never shipped gave every unit back, a
   shipped one committed them and released nothing after the shipment;
-- money: captured <= authorized and refunded <= captured at Stripe; one capture for a shipped
-  order, none otherwise; the order's record agrees with Stripe and with the model's refunds;
-  an order that ended unshipped holds no authorization (unless Stripe refused the void);
+- money: captured <= authorized and refunded <= captured at the provider; one capture for a shipped
+  order, none otherwise; the order's record agrees with the provider and with the model's refunds;
+  an order that ended unshipped holds no authorization (unless the provider refused the void);
 - every (order, event, channel) notification was sent at most once;
 - the read model's last write is the order's final record, and no version was written twice
   with different contents (a write that the history does not explain).
@@ -54,8 +54,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
+from domain.payments import IntentStatus
 from tests.conftest import BIN, register_search_attributes
-from tests.workflow.fakes import Fakes, Script
+from tests.workflow.fake_gateway import Script
+from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, Order, running
 from workflows.contracts import (
     CancelCommand,
@@ -143,7 +145,7 @@ class Restart:
 
 @dataclass(frozen=True)
 class CustomerAction:
-    """The customer finishes 3-D Secure (or fails it); Stripe's webhook prompts the payment."""
+    """The customer finishes 3-D Secure (or fails it); a webhook prompts the payment."""
 
     passed: bool
 
@@ -222,7 +224,7 @@ class Model:
     log: list[str] = field(default_factory=list)
 
     def expects(self, command: Command) -> bool:
-        """Whether the order's status allows the command (before Stripe has its say)."""
+        """Whether the order's status allows the command (before the provider has its say)."""
         status = self.status
         if command.kind == "cancel":
             return status in CANCELLABLE
@@ -403,7 +405,7 @@ async def run_sequence(h: Harness, plan: Plan) -> None:
             await h.restart(step.queue)
         elif isinstance(step, CustomerAction):
             intent = fakes.intents.get(order_id)
-            if intent is not None and intent.status == "requires_action":
+            if intent is not None and intent.status == IntentStatus.ACTION_REQUIRED:
                 (fakes.complete_action if step.passed else fakes.fail_action)(order_id)
             try:
                 await payment.signal(
@@ -411,7 +413,7 @@ async def run_sequence(h: Harness, plan: Plan) -> None:
                     PaymentWebhook(event_id=f"evt_{uuid.uuid4().hex[:8]}", type="payment_intent"),
                 )
             except RPCError:
-                pass  # the payment is over; Stripe's webhook finds nobody to prompt
+                pass  # the payment is over; the provider's webhook finds nobody to prompt
         else:
             await command(h, handle, model, step)
         log(f"{step} -> {model.status}")
@@ -440,8 +442,8 @@ async def command(h: Harness, handle: Order, model: Model, step: Command) -> Non
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         kind = cause.type if isinstance(cause, ApplicationError) else repr(cause)
-        refused_by_stripe = {"ship": "capture", "refund": "refund"}.get(step.kind)
-        if expected and refused_by_stripe not in model.plan.refuse:
+        refused_by_provider = {"ship": "capture", "refund": "refund"}.get(step.kind)
+        if expected and refused_by_provider not in model.plan.refuse:
             raise Failure(f"{step} refused ({kind}: {cause}) while {before}") from None
         if expected:
             assert kind in {"payment-capture-failed", "refund-failed"}, (step, kind)
@@ -521,7 +523,8 @@ async def check_end(
         assert intent.captured <= intent.amount, (intent.captured, intent.amount)
         assert intent.refunded <= intent.captured, (intent.refunded, intent.captured)
         if not shipped and "void" not in model.plan.refuse:
-            assert intent.status != "requires_capture", "an unshipped order kept its authorization"
+            held = intent.status == IntentStatus.AUTHORIZED
+            assert not held, "an unshipped order kept its authorization"
     record = result.record
     if record is not None:
         assert record.captured == (intent.captured if intent else 0), (record.captured, intent)

@@ -10,6 +10,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.payments import IntentStatus
 from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, running, skip_until_done, wait_status
 from workflows.contracts import CancelCommand, Decision, OrderState, RefundCommand, ShipCommand
@@ -33,7 +34,7 @@ async def test_happy_path_confirms_and_notifies(harness: Harness) -> None:
     assert fakes.statuses[:2] == ["accepted", "confirmed"]
     assert fakes.timeline[:3] == ["order_accepted", "payment_authorized", "order_confirmed"]
     assert fakes.records[-1].record.authorized == 5000
-    assert fakes.stripe_calls == [("authorize", f"payment-{accepted.order_id}:authorize:1")]
+    assert fakes.gateway_calls == [("authorize", f"payment-{accepted.order_id}:authorize:1")]
     await harness.env.sleep(timedelta(seconds=5))
     assert sorted(r.event for r in fakes.sent) == ["order_accepted", "order_confirmed"]
 
@@ -57,7 +58,7 @@ async def test_declined_card_fails_payment_and_releases_stock(harness: Harness) 
     assert harness.fakes.released == [accepted.order_id]
     assert harness.fakes.stock["MUG"] == 10
     assert "payment_failed" in harness.fakes.timeline
-    assert ("capture",) not in [c[:1] for c in harness.fakes.stripe_calls]
+    assert ("capture",) not in [c[:1] for c in harness.fakes.gateway_calls]
 
 
 async def test_shipment_captures_commits_stock_and_delivery_completes(harness: Harness) -> None:
@@ -68,7 +69,7 @@ async def test_shipment_captures_commits_stock_and_delivery_completes(harness: H
         OrderWorkflow.ship, ShipCommand(carrier="DHL", tracking_number="JD1")
     )
     assert shipped.status == "shipped"
-    assert ("capture", f"payment-{accepted.order_id}:capture:1") in harness.fakes.stripe_calls
+    assert ("capture", f"payment-{accepted.order_id}:capture:1") in harness.fakes.gateway_calls
     assert harness.fakes.committed == [accepted.order_id]
     assert harness.fakes.records[-1].record.captured == 2500
 
@@ -123,7 +124,7 @@ async def test_confirmed_order_is_cancelled_when_fulfillment_times_out(harness: 
 
     assert result.status == "cancelled"
     assert harness.fakes.released == [accepted.order_id]
-    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.stripe_calls
+    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.gateway_calls
     assert harness.fakes.timeline[-3:] == ["order_cancelled", "stock_released", "payment_voided"]
 
 
@@ -152,7 +153,7 @@ async def test_large_order_waits_for_review_and_times_out_into_cancellation(
 
     assert result.status == "cancelled"
     assert harness.fakes.stock["MACHINE"] == 2
-    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.stripe_calls
+    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.gateway_calls
     await harness.env.sleep(timedelta(seconds=5))
     assert "review_required" in [r.event for r in harness.fakes.sent]
 
@@ -170,7 +171,7 @@ async def test_operator_approval_confirms_an_order_under_review(harness: Harness
 
 
 async def test_three_d_secure_that_never_completes_cancels_the_order(harness: Harness) -> None:
-    harness.fakes.intent_status = "requires_action"
+    harness.fakes.intent_status = IntentStatus.ACTION_REQUIRED
     handle, accepted = await harness.place({"TSHIRT": 1})
     await wait_status(handle, "payment_action_required")
     assert harness.fakes.records[-1].record.client_secret == "pi_fake_secret"
@@ -179,7 +180,7 @@ async def test_three_d_secure_that_never_completes_cancels_the_order(harness: Ha
 
     assert result.status == "cancelled"
     assert harness.fakes.released == [accepted.order_id]
-    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.stripe_calls
+    assert ("void", f"payment-{accepted.order_id}:void:1") in harness.fakes.gateway_calls
     assert harness.fakes.records[-1].record.client_secret is None
 
 
@@ -240,7 +241,7 @@ async def test_partial_refunds_keep_the_status_and_the_rest_ends_refunded(harnes
 
     assert rest.status == "refunded"
     assert harness.fakes.records[-1].record.refunded == 5000
-    assert [c for c in harness.fakes.stripe_calls if c[0] == "refund"] == [
+    assert [c for c in harness.fakes.gateway_calls if c[0] == "refund"] == [
         ("refund", f"payment-{accepted.order_id}:refund:1"),
         ("refund", f"payment-{accepted.order_id}:refund:2"),
     ]
@@ -269,7 +270,7 @@ async def test_a_refund_repeated_with_its_idempotency_key_refunds_once(harness: 
         )
 
     assert refused.value.cause.type == "idempotency-key-reused"  # type: ignore[union-attr]
-    assert len([c for c in harness.fakes.stripe_calls if c[0] == "refund"]) == 1
+    assert len([c for c in harness.fakes.gateway_calls if c[0] == "refund"]) == 1
     assert harness.fakes.records[-1].record.refunded == 500
 
 
