@@ -56,3 +56,18 @@ def _refuse_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """Hand out no connection whose socket the server closed; the pool tries another."""
     if dbapi_connection.driver_connection.is_closed():
         raise exc.DisconnectionError("the server closed this connection")
+
+
+def data_refusal(error: exc.DBAPIError, *, constraints: bool = False) -> str | None:
+    """What PostgreSQL refused in the data itself, so that the same statement fails again: a
+    data exception (SQLSTATE class 22: text it cannot encode, a value too long or out of
+    range) or, with `constraints`, an integrity violation (class 23); None for anything else.
+
+    asyncpg's data exceptions reach SQLAlchemy as a plain `DBAPIError`, not its `DataError`,
+    so the SQLSTATE decides. The answer names the error, never the values (as `hide_parameters`
+    keeps them out of errors)."""
+    refused = error.orig
+    sqlstate = getattr(refused, "sqlstate", None) or ""
+    if refused is None or not (sqlstate[:2] == "22" or (constraints and sqlstate[:2] == "23")):
+        return None
+    return f"{type(refused.__cause__ or refused).__name__} (SQLSTATE {sqlstate})"

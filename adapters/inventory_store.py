@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.orders import PricedLine, ReserveStockResult, Unstorable
+from adapters.db import data_refusal
 from adapters.tables import products, reservations
 
 # Built once, bound per call (building a statement costs about what its round trip does).
@@ -49,8 +50,10 @@ class InventoryStore:
         a number its column cannot hold): the same call would fail again."""
         try:
             return await self._reserve(order_id, wanted)
-        except (DataError, UnicodeEncodeError) as error:
-            raise Unstorable(str(error)) from error
+        except DBAPIError as error:
+            if (refusal := data_refusal(error)) is None:
+                raise
+            raise Unstorable(refusal) from error
 
     async def _reserve(self, order_id: str, wanted: list[tuple[str, int]]) -> ReserveStockResult:
         skus = sorted(sku for sku, _ in wanted)

@@ -21,12 +21,12 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.orders import Unstorable
 from activities.records import OrderRecord, TimelineEntry
-from adapters.db import autocommit
+from adapters.db import autocommit, data_refusal
 from adapters.tables import order_events, orders
 
 
@@ -122,8 +122,10 @@ class OrderStore:
         try:
             async with self._engine.connect() as conn:
                 await conn.execute(SAVE, row)
-        except (DataError, IntegrityError, UnicodeEncodeError) as error:
-            raise Unstorable(str(error)) from error
+        except DBAPIError as error:
+            if (refusal := data_refusal(error, constraints=True)) is None:
+                raise
+            raise Unstorable(refusal) from error
 
     async def get(self, order_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:

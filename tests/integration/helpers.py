@@ -8,9 +8,10 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.tables import users
+from adapters.tables import products, users
 from tests.integration.conftest import OPERATOR_PASSWORD
 
 ADDRESS = {
@@ -52,6 +53,17 @@ async def insert_customer(
             id=customer_id, email=email, name=name, phone=phone, password_hash="not-a-login"
         )
     )
+
+
+async def stock(engine: AsyncEngine, sku: str) -> tuple[int, int]:
+    """A product's (on hand, reserved) units."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(products.c.on_hand, products.c.reserved).where(products.c.sku == sku)
+            )
+        ).one()
+        return int(row.on_hand), int(row.reserved)
 
 
 def order_body(lines: dict[str, int], payment_method: str = "pm_card_visa") -> dict[str, Any]:

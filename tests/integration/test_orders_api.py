@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.settings import Settings
-from adapters.tables import orders, products
+from adapters.tables import orders
 from devstack.mailbox import wait_for_mail
 from tests.integration.conftest import RealParts
-from tests.integration.helpers import customer, operator, order_body, wait_for_status
+from tests.integration.helpers import customer, operator, order_body, stock, wait_for_status
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +34,6 @@ def intents_for(settings: Settings, order_id: str) -> list[stripe.PaymentIntent]
 async def order_count(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(orders))).scalar_one())
-
-
-async def stock(engine: AsyncEngine, sku: str) -> tuple[int, int]:
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(products.c.on_hand, products.c.reserved).where(products.c.sku == sku)
-            )
-        ).one()
-        return int(row.on_hand), int(row.reserved)
 
 
 async def test_order_is_confirmed_with_an_authorized_payment_intent_and_an_email(
