@@ -2,7 +2,7 @@
 
 The activities reach storage through the ports below (`Inventory`, `OrderWriter`), which the
 `orders` worker (workers/orders.py) fills with the PostgreSQL stores: neither these activities
-nor the workflow that names them import an adapter (docs/architecture.md)."""
+nor the workflow that names them import an adapter."""
 
 from __future__ import annotations
 
