@@ -56,7 +56,8 @@ OPERATOR_CHANNELS = ("email",)
 
 FALLBACK_CHANNEL = "email"
 """Every customer has it: a notification whose channels cannot be chosen (the order or its
-customer is unknown) is recorded failed on it, where the order's deliveries show it."""
+customer is unknown, or the database stayed down for the delivery window) is delivered on
+it alone, which sends it or records why not, as any delivery does."""
 
 
 class ChannelQuery(BaseModel):

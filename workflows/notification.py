@@ -95,8 +95,8 @@ class NotificationWorkflow(AttentionMixin):
                     summary="choose the channels",
                 )
             except ActivityError as error:
-                fallback = request.on(FALLBACK_CHANNEL)
-                return await self._give_up(fallback, last_error(error), alone=True)
+                workflow.logger.warning("no channels chosen: %s", last_error(error))
+                names = [FALLBACK_CHANNEL]
         delivered = await asyncio.gather(
             *(self._deliver(request.on(name), alone=False) for name in names)
         )

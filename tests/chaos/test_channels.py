@@ -1,5 +1,6 @@
-"""SMS and merchant webhooks for a real order: the API picks the channels (a phone and a
-provider for SMS, a configured endpoint for webhooks) and every event reaches each once."""
+"""SMS and merchant webhooks for a real order: the notification workflow's channel registry
+picks the channels (a phone and a provider for SMS, a configured endpoint for webhooks) and
+every event reaches each once."""
 
 from __future__ import annotations
 

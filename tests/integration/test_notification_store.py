@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.notification_store import DeliveryKey, NotificationStore, UnknownOrder
+from activities.notification_ports import Customer, DeliveryKey, UnknownOrder
+from adapters.notification_store import NotificationStore
 from adapters.tables import notifications
-from tests.integration.test_notifications import place_order
+from tests.integration.test_notifications import add_event, place_order
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +26,7 @@ async def row(engine: AsyncEngine, key: DeliveryKey) -> dict[str, object]:
                 notifications.c.order_id == key.order_id,
                 notifications.c.event == key.event,
                 notifications.c.channel == key.channel,
+                notifications.c.occurrence == key.occurrence,
             )
         )
         return dict(found.mappings().one())
@@ -86,3 +88,39 @@ async def test_a_delivery_for_an_unknown_order_is_refused(engine: AsyncEngine) -
 
     with pytest.raises(UnknownOrder):
         await store.claim(key, "a" * 32, LEASE, "dk")
+
+
+async def test_a_later_occurrence_is_a_delivery_of_its_own(engine: AsyncEngine) -> None:
+    store = NotificationStore(engine)
+    first = DeliveryKey(order_id=await place_order(engine), event="refund_issued", channel="sms")
+    second = first.model_copy(update={"occurrence": 2})
+
+    await store.claim(first, "a" * 32, LEASE, str(first))
+    await store.mark_sent(first)
+    claimed = await store.claim(second, "b" * 32, LEASE, str(second))
+
+    assert claimed.outcome == "claimed"
+    assert (await row(engine, first))["status"] == "sent"
+    assert (await row(engine, second))["delivery_key"] == f"{first.order_id}/refund_issued/sms/2"
+
+
+async def test_a_message_shows_its_occurrences_data_and_reaches_the_orders_customer(
+    engine: AsyncEngine,
+) -> None:
+    store = NotificationStore(engine)
+    order_id = await place_order(engine)
+    await add_event(engine, order_id, "refund_issued", {"amount": 800})
+
+    first = await store.summary(order_id, "refund_issued", 1)
+    second = await store.summary(order_id, "refund_issued", 2)
+    beyond = await store.summary(order_id, "refund_issued", 3)
+    customer = await store.customer(order_id, None)
+
+    assert (first.event_data["amount"], second.event_data["amount"]) == (1200, 800)
+    assert beyond.event_data["amount"] == 800  # the latest, when the timeline has fewer
+    assert customer == Customer(
+        id=f"cus_{order_id}", email=f"grace-{order_id}@example.com", phone="+44 20 7946 0000"
+    )
+    assert await store.customer("ord_unknown", customer.id) == customer
+    with pytest.raises(UnknownOrder):
+        await store.customer("ord_unknown", None)

@@ -1,5 +1,7 @@
 """Notifications against the real Temporal dev server, PostgreSQL and SMTP sinks, plus a
-local merchant webhook receiver and SMS provider stand-in.
+local merchant webhook receiver and SMS provider stand-in: one channel per workflow, as the
+order started them before the channel registry (tests/integration/test_notification_channels.py
+has the registry's fan-out).
 
 NotificationWorkflows are started directly, on a worker of the test's own task queue built
 exactly as `python -m workers.notifications` builds it, for orders written to the read model
@@ -27,7 +29,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -123,7 +125,21 @@ async def place_order(engine: AsyncEngine, *, phone: str | None = "+44 20 7946 0
     return order_id
 
 
-async def row(engine: AsyncEngine, order_id: str, event: str, channel: str) -> dict[str, Any]:
+async def add_event(engine: AsyncEngine, order_id: str, event: str, data: dict[str, Any]) -> None:
+    """The event again, later in the order's timeline (a second partial refund)."""
+    of_order = order_events.c.order_id == order_id
+    async with engine.begin() as conn:
+        last = (await conn.execute(select(func.max(order_events.c.seq)).where(of_order))).scalar()
+        await conn.execute(
+            order_events.insert().values(
+                order_id=order_id, seq=(last or 0) + 1, type=event, at=datetime.now(UTC), data=data
+            )
+        )
+
+
+async def row(
+    engine: AsyncEngine, order_id: str, event: str, channel: str, occurrence: int = 1
+) -> dict[str, Any]:
     async with engine.connect() as conn:
         found = (
             (
@@ -132,6 +148,7 @@ async def row(engine: AsyncEngine, order_id: str, event: str, channel: str) -> d
                         notifications.c.order_id == order_id,
                         notifications.c.event == event,
                         notifications.c.channel == channel,
+                        notifications.c.occurrence == occurrence,
                     )
                 )
             )

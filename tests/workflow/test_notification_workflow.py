@@ -1,7 +1,10 @@
-"""NotificationWorkflow alone on the time-skipping server, its activities replaced by doubles."""
+"""NotificationWorkflow alone on the time-skipping server, its activities replaced by doubles:
+the per-channel path every request recorded before the channel registry takes, and the
+fan-out over the channels the registry enables."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -14,38 +17,59 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.channels import ChannelQuery
 from activities.notifications import DeliveryResult, FailureInput, NotificationRequest
-from workflows.notification import NotificationWorkflow, notification_id
+from workflows.notification import NotificationWorkflow, event_notification_id, notification_id
 
 
 @dataclass
 class Channels:
-    """Doubles of the send activities: fail `failures` times, then deliver."""
+    """Doubles of the send activities (fail `failures` times, then deliver; `broken` ones
+    always fail at once) and of the channel choice (answers `enabled`)."""
 
     failures: int = 0
     error: Callable[[], Exception] = lambda: ConnectionRefusedError("smtp down")
+    broken: set[str] = field(default_factory=set)
+    enabled: list[str] | Exception = field(default_factory=lambda: ["email"])
+    pause: float = 0.0
+    """Seconds (real time) each send takes, so overlapping sends show in `log`."""
     calls: list[tuple[str, str]] = field(default_factory=list)
     delivered: list[tuple[str, str]] = field(default_factory=list)
     failed: list[FailureInput] = field(default_factory=list)
+    queries: list[ChannelQuery] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., Any]]:
         def sender(name: str) -> Callable[..., Any]:
             @activity.defn(name=name)
             async def send(request: NotificationRequest) -> DeliveryResult:
                 self.calls.append((name, request.event))
+                if name in self.broken:
+                    raise ApplicationError("refused", type="Refused", non_retryable=True)
                 if self.failures != 0:
                     self.failures -= 1
                     raise self.error()
+                self.log.append(f"start {name}")
+                await asyncio.sleep(self.pause)
+                self.log.append(f"end {name}")
                 self.delivered.append((name, request.event))
                 return DeliveryResult(status="sent")
 
             return send
 
+        @activity.defn(name="enabled_channels")
+        async def enabled_channels(query: ChannelQuery) -> list[str]:
+            self.queries.append(query)
+            if isinstance(self.enabled, Exception):
+                raise self.enabled
+            return self.enabled
+
         @activity.defn(name="mark_failed")
         async def mark_failed(inp: FailureInput) -> None:
             self.failed.append(inp)
 
-        return [sender("send_email"), sender("send_sms"), sender("send_webhook"), mark_failed]
+        senders = [sender("send_email"), sender("send_sms"), sender("send_webhook")]
+        return [*senders, enabled_channels, mark_failed]
 
 
 @dataclass
@@ -60,6 +84,15 @@ class Harness:
             NotificationWorkflow.run,
             NotificationRequest(order_id=order_id, event=event, channel=channel),
             id=notification_id(order_id, event, channel),
+            task_queue=self.queue,
+        )
+
+    async def notify(self, request: NotificationRequest) -> DeliveryResult:
+        """A request as the order starts it since the registry: no channel named."""
+        return await self.env.client.execute_workflow(
+            NotificationWorkflow.run,
+            request,
+            id=event_notification_id(request.order_id, request.event, request.occurrence),
             task_queue=self.queue,
         )
 
@@ -150,3 +183,79 @@ async def test_the_delivery_window_comes_from_the_request(harness: Harness) -> N
 
     assert result.status == "failed"
     assert len(harness.channels.calls) < 15
+
+
+def customer_request(**fields: Any) -> NotificationRequest:
+    order_id = uuid.uuid4().hex[:12]
+    return NotificationRequest(
+        order_id=order_id, event="order_shipped", customer_id=f"cus_{order_id}", **fields
+    )
+
+
+async def test_without_a_channel_every_enabled_channel_is_delivered_at_once(
+    harness: Harness,
+) -> None:
+    harness.channels.enabled = ["email", "sms", "webhook"]
+    harness.channels.pause = 0.3
+    request = customer_request(occurrence=2)
+
+    result = await harness.notify(request)
+
+    assert harness.channels.queries == [
+        ChannelQuery(order_id=request.order_id, customer_id=request.customer_id)
+    ]
+    assert sorted(harness.channels.delivered) == [
+        ("send_email", "order_shipped"),
+        ("send_sms", "order_shipped"),
+        ("send_webhook", "order_shipped"),
+    ]
+    assert all(entry.startswith("start") for entry in harness.channels.log[:3]), "at once"
+    assert result.status == "sent" and set(result.channels) == {"email", "sms", "webhook"}
+    assert all(r.status == "sent" for r in result.channels.values())
+
+
+async def test_an_operators_notification_is_one_email_without_choosing_channels(
+    harness: Harness,
+) -> None:
+    harness.channels.enabled = ["email", "sms", "webhook"]
+    request = NotificationRequest(
+        order_id=uuid.uuid4().hex[:12],
+        event="review_required",
+        audience="operator",
+        recipient="ops@example.com",
+    )
+
+    result = await harness.notify(request)
+
+    assert harness.channels.queries == []
+    assert harness.channels.delivered == [("send_email", "review_required")]
+    assert result.status == "sent" and list(result.channels) == ["email"]
+
+
+async def test_a_channel_that_gives_up_is_recorded_failed_and_the_others_are_sent(
+    harness: Harness,
+) -> None:
+    harness.channels.enabled = ["email", "sms"]
+    harness.channels.broken = {"send_sms"}
+
+    result = await harness.notify(customer_request(occurrence=3))
+
+    assert result.status == "partial"
+    assert result.channels["email"].status == "sent"
+    assert result.channels["sms"].status == "failed"
+    [failure] = harness.channels.failed
+    assert (failure.request.channel, failure.request.occurrence) == ("sms", 3)
+    assert failure.error == "Refused: refused"
+
+
+async def test_channels_that_cannot_be_chosen_leave_email_which_every_customer_has(
+    harness: Harness,
+) -> None:
+    harness.channels.enabled = ApplicationError(
+        "customer cus_x not found", type="OrderNotFound", non_retryable=True
+    )
+
+    result = await harness.notify(customer_request())
+
+    assert result.status == "sent" and list(result.channels) == ["email"]
+    assert harness.channels.delivered == [("send_email", "order_shipped")]
