@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from temporalio import activity
 
+from activities.channels import ChannelQuery
 from activities.notifications import DeliveryResult, FailureInput, NotificationRequest
 from activities.orders import (
     PricedLine,
@@ -41,6 +42,8 @@ class Fakes(FakeGateway):
     records: list[RecordOrderInput] = field(default_factory=list)
     sent: list[NotificationRequest] = field(default_factory=list)
     failures: list[FailureInput] = field(default_factory=list)
+    channels: list[str] = field(default_factory=lambda: ["email"])
+    """What the channel choice answers for every customer (activities/channels.py)."""
     smtp_down: bool = False
     fail_release_times: int = 0
 
@@ -121,6 +124,10 @@ class Fakes(FakeGateway):
         async def mark_failed(inp: FailureInput) -> None:
             self.failures.append(inp)
 
+        @activity.defn(name="enabled_channels")
+        async def enabled_channels(query: ChannelQuery) -> list[str]:
+            return list(self.channels)
+
         return {
             "orders": [reserve_stock, release_stock, commit_stock, record_order],
             "payments": [
@@ -130,5 +137,5 @@ class Fakes(FakeGateway):
                 payments.refund_payment,
                 payments.refresh_payment,
             ],
-            "notifications": [send_email, mark_failed],
+            "notifications": [send_email, mark_failed, enabled_channels],
         }

@@ -14,7 +14,7 @@ from domain.payments import IntentStatus
 from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, running, skip_until_done, wait_status
 from workflows.contracts import CancelCommand, Decision, OrderState, RefundCommand, ShipCommand
-from workflows.notification import notification_id
+from workflows.notification import event_notification_id
 from workflows.order import OrderWorkflow
 
 
@@ -102,7 +102,7 @@ async def test_updates_answer_with_the_record_without_waiting_for_notification_s
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
     ]
     for event, answered in (("order_accepted", completed[0]), ("order_shipped", completed[1])):
-        child = notification_id(accepted.order_id, event, "email")
+        child = event_notification_id(accepted.order_id, event, 1)
         initiated = next(
             e.event_id
             for e in history

@@ -1,0 +1,143 @@
+"""Where an order and its payment stand, and what each status allows: the one table.
+
+`STAGES` says, for every order status, which commands it accepts, which timer runs while
+the order waits in it, what happens when that timer fires, and what operators see the order
+waiting for. The aggregate (`domain/orders.py`) decides with it and the workflow
+(`workflows/order.py`) only reads it to know how long to wait; adding a status is an entry
+here, its transitions in the aggregate and a template (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from domain import commands as cmd
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands in its process."""
+
+    ACCEPTED = "accepted"
+    PAYMENT_ACTION_REQUIRED = "payment_action_required"
+    UNDER_REVIEW = "under_review"
+    CONFIRMED = "confirmed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    PAYMENT_FAILED = "payment_failed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+    @property
+    def is_final(self) -> bool:
+        return not STAGES[self].accepts and STAGES[self].timer is None
+
+    @property
+    def stage(self) -> Stage:
+        return STAGES[self]
+
+
+class PaymentStatus(StrEnum):
+    """Where the order's money stands, as the read model and the `PaymentStatus` search
+    attribute show it."""
+
+    PENDING = "pending"
+    AUTHORIZING = "authorizing"
+    ACTION_REQUIRED = "action_required"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+    VOID_FAILED = "void_failed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Payment:
+    """The order's view of its payment: status, the provider's intent and, while the
+    customer must act, the secret their browser needs."""
+
+    status: PaymentStatus = PaymentStatus.PENDING
+    intent_id: str | None = None
+    client_secret: str | None = None
+    void_requested: bool = False
+    """A void was asked of a payment still authorizing: its outcome is reported next."""
+
+    @property
+    def in_flight(self) -> bool:
+        """Still authorizing or waiting for the customer: it cannot be voided yet, only
+        asked to void as soon as it can."""
+        return self.status in {PaymentStatus.AUTHORIZING, PaymentStatus.ACTION_REQUIRED}
+
+    @property
+    def ends_by_itself(self) -> bool:
+        """A failed or expired payment process has ended on its own; any other waits for
+        the order to close it."""
+        return self.status in {PaymentStatus.FAILED, PaymentStatus.EXPIRED}
+
+
+class OnTimeout(StrEnum):
+    """What the aggregate does when a status's timer fires."""
+
+    CANCEL = "cancel"
+    """Cancel by the system and compensate (release stock, void the authorization)."""
+    DELIVER = "deliver"
+    """Take the shipment as delivered."""
+    CLOSE = "close"
+    """End the process: no refund is taken any more."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one status means to the process."""
+
+    accepts: frozenset[type[cmd.Command]] = field(default_factory=frozenset)
+    timer: str | None = None
+    """The `OrderPolicy` duration the order waits at most in this status."""
+    on_timeout: OnTimeout | None = None
+    """None while another process owns the wait (the payment's own 3-D Secure timer)."""
+    waiting: str = "finished"
+    """What operators see the order waiting for (the workflow's current details)."""
+    from_authorization: bool = False
+    """The timer counts from the authorization, not from entering the status, so review
+    and fulfilment together stay inside the card's authorization window."""
+
+
+STAGES: dict[OrderStatus, Stage] = {
+    OrderStatus.ACCEPTED: Stage(frozenset({cmd.Cancel}), waiting="authorizing the payment"),
+    OrderStatus.PAYMENT_ACTION_REQUIRED: Stage(
+        frozenset({cmd.Cancel}),
+        timer="payment_action_timeout",
+        waiting="waiting for the customer's 3-D Secure",
+    ),
+    OrderStatus.UNDER_REVIEW: Stage(
+        frozenset({cmd.Cancel, cmd.Approve, cmd.Reject}),
+        timer="review_timeout",
+        on_timeout=OnTimeout.CANCEL,
+        waiting="waiting for operator review",
+    ),
+    OrderStatus.CONFIRMED: Stage(
+        frozenset({cmd.Cancel, cmd.Ship}),
+        timer="fulfillment_timeout",
+        on_timeout=OnTimeout.CANCEL,
+        waiting="waiting for shipment",
+        from_authorization=True,
+    ),
+    OrderStatus.SHIPPED: Stage(
+        frozenset({cmd.Deliver, cmd.IssueRefund}),
+        timer="delivery_timeout",
+        on_timeout=OnTimeout.DELIVER,
+        waiting="waiting for delivery",
+    ),
+    OrderStatus.DELIVERED: Stage(
+        frozenset({cmd.IssueRefund}),
+        timer="refund_window",
+        on_timeout=OnTimeout.CLOSE,
+        waiting="taking refunds",
+    ),
+    OrderStatus.PAYMENT_FAILED: Stage(),
+    OrderStatus.CANCELLED: Stage(),
+    OrderStatus.REFUNDED: Stage(),
+}

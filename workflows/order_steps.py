@@ -1,0 +1,180 @@
+"""How the order workflow performs its steps: PostgreSQL steps and notifications, with the
+patches that changed how (each history keeps the way it was recorded with)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notifications import NotificationRequest
+    from activities.orders import UNSTORABLE, OrderActivities, StockInput
+    from domain import commands as cmd
+    from domain.errors import DomainError
+    from domain.orders import Order
+    from workflows.contracts import OrderPolicy, PaymentCommand
+    from workflows.notification import NotificationWorkflow, event_notification_id, notification_id
+    from workflows.payment_link import PaymentLink
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+# Patch ids: each changed the commands an order sends; histories from before keep their path.
+LOCAL_DB_STEPS = "local-db-steps"
+"""PostgreSQL steps run as local activities (in the workflow task, no round trip)."""
+STOCK_AFTER_DECISION = "stock-after-decision"
+"""Stock moves as a regular activity, only once the decision that asked for it is recorded
+(a local activity commits before its workflow task is, so a lost task left phantom moves)."""
+BACKGROUND_NOTIFICATIONS = "background-notifications"
+"""Notification starts are not awaited one by one."""
+FULFILMENT_FROM_AUTHORIZATION = "fulfilment-from-authorization"
+"""The fulfilment timer counts from the authorization, not from the confirmation."""
+VOID_IN_FLIGHT = "void-in-flight"
+"""Cancelling while the payment authorizes asks it to void at once, and a change of the
+payment's status alone is published."""
+NOTIFY_PER_EVENT = "notify-per-event"
+"""One notification per event and occurrence; the notification picks the channels
+(activities/channels.py). Before: one per (event, channel) of the order's policy."""
+
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
+"""PostgreSQL steps retry until the database is back: nothing is lost while it restarts."""
+
+
+async def db_step(
+    fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str, *, local: bool = True
+) -> R:
+    """A short PostgreSQL step: a local activity (retried in the workflow task for 10 s,
+    then on a timer, so a database outage never spins), or a regular one when `local` is
+    False or in histories from before the patch."""
+    if local and workflow.patched(LOCAL_DB_STEPS):
+        return await workflow.execute_local_activity_method(
+            fn,
+            arg,
+            summary=summary,
+            start_to_close_timeout=timedelta(seconds=15),
+            retry_policy=DB_RETRY,
+            local_retry_threshold=timedelta(seconds=10),
+        )
+    return await workflow.execute_activity_method(
+        fn,
+        arg,
+        summary=summary,
+        start_to_close_timeout=timedelta(seconds=15),
+        retry_policy=DB_RETRY,
+    )
+
+
+async def stock_step(fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str) -> R:
+    """A stock change: a regular activity, so it happens only once the decision that asked
+    for it is recorded (a local activity in histories from before the patch)."""
+    after_decision = workflow.patched(STOCK_AFTER_DECISION)
+    return await db_step(fn, arg, summary, local=not after_decision)
+
+
+def refusal(error: DomainError) -> ApplicationError:
+    """A domain refusal as the update's failure (its `type` is the error's code; the skus
+    concerned, if any, are its details)."""
+    details = [error.skus] if error.skus else []
+    return ApplicationError(str(error), *details, type=error.code, non_retryable=True)
+
+
+async def perform(effect: cmd.Effect, order_id: str, payment: PaymentLink) -> object:
+    """Do what one effect asks and return its result for `Order.settle`."""
+    match effect:
+        case cmd.ReleaseStock():
+            inp = StockInput(order_id=order_id)
+            return await stock_step(
+                OrderActivities.release_stock, inp, "release the reserved stock"
+            )
+        case cmd.CommitStock():
+            inp = StockInput(order_id=order_id)
+            return await stock_step(OrderActivities.commit_stock, inp, "commit the shipped stock")
+        case cmd.Capture(amount=amount):
+            command = PaymentCommand(kind="capture", amount=amount)
+            return await payment.ask(
+                command, {"captured", "capture_failed"}, ended="capture_failed"
+            )
+        case cmd.Refund(amount=amount):
+            command = PaymentCommand(kind="refund", amount=amount)
+            return await payment.ask(command, {"refunded", "refund_failed"}, ended="refund_failed")
+        case cmd.Void():
+            command = PaymentCommand(kind="void")
+            return await payment.ask(command, {"voided", "void_failed"}, ended="void_failed")
+        case cmd.RequestVoid():
+            if not workflow.patched(VOID_IN_FLIGHT):
+                return False  # histories from before: the payment's own timer ends it
+            await payment.send(PaymentCommand(kind="void"))
+            return True
+    raise TypeError(f"no way to perform {effect}")
+
+
+def unstorable(error: ActivityError | ApplicationError) -> bool:
+    """Whether a step failed because the database will never take its data. A local
+    activity's failure arrives as its `ApplicationError` itself, a regular one's wrapped."""
+    cause = error.cause if isinstance(error, ActivityError) else error
+    return isinstance(cause, ApplicationError) and cause.type == UNSTORABLE
+
+
+async def notify_all(
+    order: Order, notify: list[cmd.Notify], policy: OrderPolicy
+) -> list[asyncio.Task[None]]:
+    """Start the notifications without waiting for them (the order waits for the starts
+    before it completes); histories from before the background patch start them one by one."""
+    if workflow.patched(NOTIFY_PER_EVENT):
+        starts = [
+            (
+                NotificationRequest(
+                    order_id=order.id,
+                    event=n.event,
+                    audience="operator" if n.audience == cmd.Audience.OPERATOR else "customer",
+                    customer_id=order.customer_id,
+                    recipient=policy.operator_email
+                    if n.audience == cmd.Audience.OPERATOR
+                    else None,
+                    occurrence=n.occurrence,
+                ),
+                event_notification_id(order.id, n.event, n.occurrence),
+            )
+            for n in notify
+        ]
+        return [asyncio.create_task(_start(request, id_, policy)) for request, id_ in starts]
+    starts = [  # one notification per (event, channel) of the order's policy
+        (
+            NotificationRequest(order_id=order.id, event=n.event, channel=channel, recipient=to),
+            notification_id(order.id, n.event, channel),
+        )
+        for n in notify
+        for channel, to in (
+            [("email", policy.operator_email)]
+            if n.audience == cmd.Audience.OPERATOR
+            else [(channel, None) for channel in policy.channels]
+        )
+    ]
+    if workflow.patched(BACKGROUND_NOTIFICATIONS):
+        return [asyncio.create_task(_start(request, id_, policy)) for request, id_ in starts]
+    for request, id_ in starts:
+        await _start(request, id_, policy)
+    return []
+
+
+async def _start(request: NotificationRequest, workflow_id: str, policy: OrderPolicy) -> None:
+    try:
+        await workflow.start_child_workflow(
+            NotificationWorkflow.run,
+            request,
+            id=workflow_id,
+            task_queue=policy.notifications_queue,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"{request.event} by {request.channel or 'every channel'}",
+        )
+    except WorkflowAlreadyStartedError:  # a replayed transition: delivered once already
+        pass
