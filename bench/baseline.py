@@ -130,7 +130,7 @@ class BaselineOrderWorkflow:
         await self._publish("confirmed", "order_confirmed")
         for status, wait in WAITS.items():
             try:
-                await workflow.wait_condition(lambda s=status: self._status != s, timeout=wait)
+                await self._leaving(status, wait)
             except TimeoutError:
                 return self.state()
         try:  # the engine keeps a delivered order open for refunds
@@ -175,6 +175,10 @@ class BaselineOrderWorkflow:
 
     def state(self) -> BaselineState:
         return BaselineState(order_id=self._inp.order_id, status=self._status)
+
+    async def _leaving(self, status: str, wait: timedelta) -> None:
+        """Until the order leaves `status`; TimeoutError after `wait`, as the engine's timers."""
+        await workflow.wait_condition(lambda: self._status != status, timeout=wait)
 
     async def _next_report(self, kind: str) -> None:
         await workflow.wait_condition(lambda: kind in self._reports)

@@ -13,13 +13,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-ADDRESS = {
-    "name": "Bench Mark",
-    "line1": "1 Main St",
-    "city": "London",
-    "postal_code": "N1 1AA",
-    "country": "GB",
-}
+from bench.shop import ADDRESS
+
 POLL = 0.2
 """Seconds between status reads while an order waits for its payment (both sides)."""
 

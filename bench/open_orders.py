@@ -18,14 +18,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.chaos.run import (
-    ADDRESS,
-    customer,
-    operator,
-    start_stack,
-    stop_on_signals,
-    wait_ready,
-)
+from bench.shop import ADDRESS, customer, operator
+from devstack.isolated import start_stack, stop_on_signals
 
 SKU = "REVIEW-ITEM"
 
@@ -37,7 +31,6 @@ async def run(orders: int, concurrency: int) -> list[str]:
     try:
         worker = psutil.Process(stack.apps["orders"].pid)
         async with httpx.AsyncClient(base_url=stack.api, timeout=120) as api:
-            await wait_ready(api)
             op = await operator(api)
             await api.post(
                 "/v1/products",

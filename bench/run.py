@@ -2,7 +2,7 @@
 
     python -m bench.run [--orders 500] [--concurrency 20] [--rounds 2] [--warmup 10]
 
-One isolated stack (tests/chaos/run.py's `start_stack`: Temporal dev server, localstripe,
+One isolated stack (devstack/isolated.py's `start_stack`: Temporal dev server, localstripe,
 SMTP sink, embedded PostgreSQL, the three workers and the API on free ports in a temporary
 folder) also hosts the baseline: three no-op workers on their own queues and a bare HTTP
 edge (bench/baseline_api.py), on the same Temporal server. `--orders` per side are split
@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,30 +33,19 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.load import Result, Target, drive, mean, percentile
-from devstack.services import free_port
-from tests.chaos.run import ROOT, Stack, customer, operator, start_stack, stop_on_signals
+from bench.shop import customer, operator
+from devstack.isolated import API_READY_TIMEOUT, Stack, start_stack, stop_on_signals
+from devstack.process import free_port
+from devstack.ready import answers, wait_ready
 
 SKU = "BENCH-ITEM"
 KINDS = ("orders", "payments", "notifications")
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
-def _spawn(stack: Stack, name: str, argv: list[str], env: dict[str, str]) -> None:
-    """A baseline process, stopped with the stack's own."""
-    log = (stack.base / "logs" / f"{name}.log").open("ab")
-    stack.apps[name] = subprocess.Popen(  # noqa: S603 - our own modules
-        [sys.executable, *argv],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def start_baseline(stack: Stack) -> tuple[str, dict[str, str]]:
-    """No-op workers on unique queues and the bare HTTP edge; returns its URL and queues."""
+    """No-op workers on unique queues and the bare HTTP edge, stopped with the stack's own
+    processes; returns the edge's URL, once it answers, and the queues."""
     suffix = uuid.uuid4().hex[:8]
     queues = {kind: f"bench-{kind}-{suffix}" for kind in KINDS}
     port = free_port()
@@ -67,23 +54,16 @@ def start_baseline(stack: Stack) -> tuple[str, dict[str, str]]:
         **{f"BENCH_{kind.upper()}_QUEUE": queue for kind, queue in queues.items()},
         "BENCH_BASELINE_PORT": str(port),
     }
-    for kind in KINDS:
-        _spawn(stack, f"baseline-{kind}", ["-m", "bench.baseline_workers", kind], env)
-    _spawn(stack, "baseline-api", ["-m", "bench.baseline_api"], env)
-    return f"http://127.0.0.1:{port}", queues
-
-
-async def _ready(url: str, timeout: float = 90) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-        while time.monotonic() < deadline:
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.3)
-    raise RuntimeError(f"{url} never became ready")
+    started = [
+        stack.start(f"baseline-{kind}", ["bench.baseline_workers", kind], env) for kind in KINDS
+    ]
+    edge = stack.start("baseline-api", ["bench.baseline_api"], env)
+    url = f"http://127.0.0.1:{port}"
+    ready = answers(f"{url}/readyz")
+    wait_ready(
+        "the baseline API", ready, timeout=API_READY_TIMEOUT, watch=[*started, edge], log_of=edge
+    )
+    return url, queues
 
 
 async def engine_target(url: str, customers: int) -> Target:
@@ -214,7 +194,6 @@ async def bench(orders: int, concurrency: int, rounds: int, warmup: int) -> floa
     stack = start_stack(base)
     try:
         baseline_url, queues = start_baseline(stack)
-        await asyncio.gather(_ready(stack.api), _ready(baseline_url))
         engine = await engine_target(stack.api, min(concurrency, orders))
         baseline = Target("baseline", baseline_url, engine.customers, engine.operator, SKU)
         client = await Client.connect(stack.env["TEMPORAL_ADDRESS"])

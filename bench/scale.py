@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.db import async_url
 from bench.load import percentile
-from tests.chaos.run import OPERATOR_PASSWORD, start_stack, stop_on_signals, wait_ready
+from devstack.isolated import OPERATOR_PASSWORD, start_stack, stop_on_signals
 
 LINES = json.dumps(
     [{"sku": "MUG-LOGO", "name": "Logo mug", "quantity": 1, "unit_price": 1200, "total": 1200}]
@@ -89,7 +89,6 @@ async def measure(sizes: list[int], requests: int) -> list[str]:
     try:
         engine = create_async_engine(async_url(stack.env["DATABASE_URL"]))
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
-            await wait_ready(api)
             customer = await _user(
                 api, f"scale-{uuid.uuid4().hex[:6]}@example.com", "scale password 1"
             )

@@ -18,180 +18,21 @@ import collections
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import stripe
 
+from bench.shop import ADDRESS, customer, operator, retrying
+from devstack.apps import APPS
+from devstack.isolated import Stack, start_stack, stop_on_signals
 from devstack.mailbox import read_mailbox
-from devstack.services import (
-    Service,
-    free_port,
-    start_localstripe,
-    start_postgres,
-    start_smtp_sink,
-    start_temporal,
-)
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKERS = ("orders", "payments", "notifications")
-ADDRESS = {
-    "name": "Chaos Monkey",
-    "line1": "1 Main St",
-    "city": "London",
-    "postal_code": "N1 1AA",
-    "country": "GB",
-}
-OPERATOR_PASSWORD = "chaos-operator-password"
-
-
-@dataclass
-class Stack:
-    """The real parts and the engine's processes, each restartable."""
-
-    base: Path
-    env: dict[str, str]
-    temporal_port: int
-    stripe_port: int
-    smtp_port: int
-    api_port: int
-    services: dict[str, Service] = field(default_factory=dict)
-    apps: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    @property
-    def mail_dir(self) -> Path:
-        return self.base / "mail"
-
-    def start_temporal(self) -> None:
-        self.services["temporal"] = start_temporal(
-            port=self.temporal_port,
-            ui_port=free_port(),
-            db_file=self.base / "temporal.db",
-            log_file=self.base / "logs" / "temporal.log",
-        )
-
-    def start_smtp(self) -> None:
-        self.services["smtp"] = start_smtp_sink(
-            port=self.smtp_port, mail_dir=self.mail_dir, log_file=self.base / "logs" / "smtp.log"
-        )
-
-    def start_app(self, name: str) -> None:
-        module = "api" if name == "api" else f"workers.{name}"
-        log = (self.base / "logs" / f"{name}.log").open("ab")
-        self.apps[name] = subprocess.Popen(
-            [sys.executable, "-m", module],
-            cwd=ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self, name: str) -> None:
-        """SIGKILL: no graceful shutdown, in-flight tasks are lost mid-way."""
-        process = self.apps[name]
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-
-    def stop(self) -> None:
-        for process in self.apps.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.apps.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for service in reversed(list(self.services.values())):
-            service.stop()
-
-
-def _migrate_and_seed(env: dict[str, str]) -> None:
-    for argv in (["-m", "alembic", "upgrade", "head"], ["-m", "adapters.seed"]):
-        subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, check=True, capture_output=True)
-
-
-def stop_on_signals() -> None:
-    """SIGTERM, and SIGINT even in a background job (which starts with SIGINT ignored), end
-    a run as Ctrl-C does: the stack it started is stopped on the way out."""
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.default_int_handler)
-
-
-def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> Stack:
-    (base / "logs").mkdir(parents=True)
-    stack = Stack(base, {}, free_port(), free_port(), free_port(), free_port())
-    stack.start_temporal()
-    stack.services["localstripe"] = start_localstripe(
-        port=stack.stripe_port, log_file=base / "logs" / "localstripe.log"
-    )
-    stack.start_smtp()
-    database_url = os.environ.get("DATABASE_URL", "")
-    if database_url:
-        raise SystemExit(
-            "chaos restarts PostgreSQL: run it with the embedded one (unset DATABASE_URL)"
-        )
-    postgres = start_postgres(base / "postgres")
-    stack.services["postgres"] = postgres
-    stack.env = {
-        **os.environ,
-        "DATABASE_URL": postgres.address,
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{stack.temporal_port}",
-        "STRIPE_API_BASE": f"http://127.0.0.1:{stack.stripe_port}",
-        "SMTP_PORT": str(stack.smtp_port),
-        "API_PORT": str(stack.api_port),
-        "JWT_SECRET": "chaos-secret-0123456789-0123456789",
-        "OPERATOR_PASSWORD": OPERATOR_PASSWORD,
-        "LOG_FORMAT": "json",
-        "PYTHONUNBUFFERED": "1",
-        # one client IP registers every customer here
-        "RATE_LIMIT_LOGIN": "100000/minute",
-        "RATE_LIMIT_REGISTER": "100000/minute",
-        "RATE_LIMIT_ORDERS": "100000/minute",
-        **(extra_env or {}),
-    }
-    _migrate_and_seed(stack.env)
-    for name in (*WORKERS, "api"):
-        stack.start_app(name)
-    return stack
-
-
-async def wait_ready(api: httpx.AsyncClient, timeout: float = 90) -> None:  # noqa: ASYNC109
-    """Until the stack's API answers /readyz with 200 (PostgreSQL and Temporal up)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if (await api.get("/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.3)
-    raise RuntimeError("the API never became ready")
-
-
-async def _retrying(call: Any, *, attempts: int = 120) -> httpx.Response:
-    """Clients retry through outages (503s and refused connections) like a shop would."""
-    for _ in range(attempts):
-        try:
-            answer: httpx.Response = await call()
-            if answer.status_code < 500 and answer.status_code != 429:
-                return answer
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.5)
-    raise RuntimeError("the API did not answer through the outage")
+WORKERS = tuple(name for name in APPS if name != "api")
 
 
 @dataclass
@@ -202,32 +43,8 @@ class Script:
     intent: str  # "delivered" or "cancelled"
 
 
-async def login(api: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
-    """The bearer header of an account of an isolated stack (retried through outages)."""
-    token = await _retrying(
-        lambda: api.post("/v1/auth/token", json={"email": email, "password": password})
-    )
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
-async def operator(api: httpx.AsyncClient) -> dict[str, str]:
-    return await login(api, "operator@example.com", OPERATOR_PASSWORD)
-
-
-async def customer(api: httpx.AsyncClient, prefix: str = "chaos") -> dict[str, str]:
-    """A new customer of an isolated stack, logged in."""
-    email = f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-    password = "chaos password 123"
-    await _retrying(
-        lambda: api.post(
-            "/v1/auth/register", json={"email": email, "password": password, "name": "C"}
-        )
-    )
-    return await login(api, email, password)
-
-
 async def _status(api: httpx.AsyncClient, headers: dict[str, str], order_id: str) -> str:
-    answer = await _retrying(lambda: api.get(f"/v1/orders/{order_id}", headers=headers))
+    answer = await retrying(lambda: api.get(f"/v1/orders/{order_id}", headers=headers))
     return str(answer.json()["status"])
 
 
@@ -240,7 +57,7 @@ async def _drive(api: httpx.AsyncClient, op: dict[str, str], n: int, deadline: f
         "shipping_address": ADDRESS,
         "payment_method": "pm_card_visa",
     }
-    placed = await _retrying(
+    placed = await retrying(
         lambda: api.post("/v1/orders", json=body, headers={**headers, "Idempotency-Key": key})
     )
     order_id = str(placed.json()["id"])
@@ -302,17 +119,16 @@ async def _chaos(stack: Stack, full: bool) -> None:
     stack.start_temporal()
     print("chaos: Temporal server restarted", flush=True)
     await asyncio.sleep(2)
-    postgres = stack.services["postgres"]
-    postgres.stop()
+    stack.services["postgres"].stop()
     print("chaos: PostgreSQL stopped", flush=True)
     await asyncio.sleep(3)
-    stack.services["postgres"] = start_postgres(stack.base / "postgres")
+    stack.start_postgres()
     print("chaos: PostgreSQL restarted", flush=True)
     localstripe = stack.services["localstripe"]
-    os.kill(localstripe.pid, signal.SIGSTOP)  # down without losing its (in-memory) state
+    localstripe.send(signal.SIGSTOP)  # down without losing its (in-memory) state
     print("chaos: localstripe frozen for 30 s", flush=True)
     await asyncio.sleep(30)
-    os.kill(localstripe.pid, signal.SIGCONT)
+    localstripe.send(signal.SIGCONT)
     stack.services["smtp"].stop()
     print("chaos: SMTP sink stopped for 30 s", flush=True)
     await asyncio.sleep(30)
@@ -361,7 +177,6 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
     stack = start_stack(base)
     try:
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
-            await wait_ready(api)
             op = await operator(api)
             deadline = time.monotonic() + (600 if full else 240)
             gate = asyncio.Semaphore(concurrency)

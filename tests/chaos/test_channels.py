@@ -19,8 +19,9 @@ import httpx
 import pytest
 from aiohttp import web
 
-from devstack.services import free_port
-from tests.chaos.run import ADDRESS, start_stack, wait_ready
+from bench.shop import ADDRESS
+from devstack.isolated import start_stack
+from devstack.process import free_port
 
 pytestmark = pytest.mark.e2e
 SECRET = "merchant-secret-for-tests"
@@ -73,7 +74,6 @@ async def test_an_order_reaches_the_customer_by_sms_and_the_merchant_by_signed_w
     )
     try:
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
-            await wait_ready(api)
             email = f"sms-{uuid.uuid4().hex[:8]}@example.com"
             await api.post(
                 "/v1/auth/register",

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from aiohttp import ClientSession, web
 
-from devstack.services import free_port
-from tests.chaos.run import ADDRESS, customer, start_stack, wait_ready
+from bench.shop import ADDRESS, customer
+from devstack.isolated import start_stack
+from devstack.process import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -61,12 +62,10 @@ async def test_payments_worker_killed_mid_authorization_confirms_with_one_author
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        stack.apps["payments"].terminate()
-        stack.apps["payments"].wait(30)
+        stack.apps["payments"].stop(grace=30)
         stack.env = {**stack.env, "STRIPE_API_BASE": f"http://127.0.0.1:{port}"}
         stack.start_app("payments")
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
-            await wait_ready(api)
             headers = await customer(api, "crash")
             placed = await api.post(
                 "/v1/orders",
