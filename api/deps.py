@@ -11,15 +11,19 @@ from typing import TYPE_CHECKING, Annotated
 import jwt
 from fastapi import Depends, Request, Security
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from adapters.catalogue import Catalogue
+from adapters.idempotency_store import IdempotencyStore
 from adapters.notification_store import NotificationStore
+from adapters.operations_store import OperationsStore
 from adapters.order_store import OrderStore
+from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings
+from adapters.stripe_events import StripeEventStore
 from adapters.user_store import UserStore
 from api.errors import Problem
+from api.order_client import OrderClient
 from api.security import Principal, decode_token
 
 if TYPE_CHECKING:
@@ -28,15 +32,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class Services:
-    """What the API's composition root built once at startup."""
+    """What the API's composition root built once at startup: every store and client a
+    route uses (routes never build one, nor reach the database themselves)."""
 
     settings: Settings
-    engine: AsyncEngine
     temporal: Client
     users: UserStore
     catalogue: Catalogue
     orders: OrderStore
+    order_client: OrderClient
+    idempotency_keys: IdempotencyStore
     notifications: NotificationStore
+    stripe_events: StripeEventStore
+    reconciliation: ReconciliationStore
+    operations: OperationsStore
     limits: RateLimits
 
 

@@ -5,7 +5,8 @@ Every 4xx and 5xx answer is `application/problem+json` with a stable `type` slug
 failing fields in `errors`. Every 401 carries `WWW-Authenticate: Bearer`.
 
     Problem              raised by routes and dependencies: status, slug, detail, headers
-    DomainError          from `domain/`, mapped by DOMAIN_STATUS
+    DomainError          from `domain/` (raised here, or a workflow's refusal the order client
+                         turned back into its class): mapped by class, its `code` the slug
     RequestValidationError  422 validation-error or malformed-json
     HTTPException        Starlette's own (404 unknown route, 405, 413 body too large)
     OSError, DBAPIError  503 unavailable with Retry-After when the database does not answer
@@ -31,7 +32,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import DomainError
+from domain.errors import (
+    DomainError,
+    IdempotencyKeyReused,
+    InvalidOrder,
+    InvalidTransition,
+    OutOfStock,
+    PaymentRefused,
+    RefundTooLarge,
+)
 
 log = structlog.get_logger()
 
@@ -41,16 +50,15 @@ RETRY_AFTER_SECONDS = 5
 _TEMPORAL_ABSENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 """Temporal's answers that mean it is not there (the client has retried them already)."""
 
-DOMAIN_STATUS = {
-    "out-of-stock": 409,
-    "invalid-state": 409,
-    "not-cancellable": 409,
-    "invalid-order": 422,
-    "invalid-text": 422,
-    "currency-mismatch": 422,
-    "refund-too-large": 422,
-    "unknown-product": 422,
+_DOMAIN_STATUS: dict[type[DomainError], int] = {
+    InvalidOrder: 422,
+    OutOfStock: 409,
+    InvalidTransition: 409,
+    RefundTooLarge: 422,
+    IdempotencyKeyReused: 422,
+    PaymentRefused: 502,  # the provider's final no: a gateway's answer, not the client's fault
 }
+"""HTTP status of each kind of refusal; a subclass answers as its nearest listed ancestor."""
 
 _SLUGS = {
     400: "bad-request",
@@ -145,8 +153,13 @@ def problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def from_domain(error: DomainError) -> Problem:
-    return Problem(DOMAIN_STATUS.get(error.code, 422), error.code, str(error))
+def domain_status(error: DomainError) -> int:
+    """The status of the nearest class in `error`'s ancestry that has one; 409 (a conflict
+    with the order as it stands) for a bare `DomainError`."""
+    for cls in type(error).__mro__:
+        if cls in _DOMAIN_STATUS:
+            return _DOMAIN_STATUS[cls]
+    return 409
 
 
 def install(app: FastAPI) -> None:
@@ -158,8 +171,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        p = from_domain(exc)
-        return problem_response(p.status, p.slug, p.detail)
+        status, detail = domain_status(exc), str(exc)
+        if exc.skus:  # the lines the refusal concerns (out of stock, unknown)
+            return problem_response(status, exc.code, detail, skus=exc.skus)
+        return problem_response(status, exc.code, detail)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,15 +9,30 @@ from fastapi import FastAPI
 
 from adapters.catalogue import Catalogue
 from adapters.db import create_engine
+from adapters.idempotency_store import IdempotencyStore
 from adapters.notification_store import NotificationStore
+from adapters.operations_store import OperationsStore
 from adapters.order_store import OrderStore
+from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings, get_settings
+from adapters.stripe_events import StripeEventStore
 from adapters.temporal import connect
 from adapters.user_store import UserStore
 from api import errors, middleware, observability, openapi, security
 from api.deps import Services
+from api.order_client import OrderClient
 from api.ratelimit import RateLimits
-from api.routes import auth, codec, health, metrics, orders, payments, products, webhooks
+from api.routes import (
+    auth,
+    codec,
+    health,
+    metrics,
+    order_commands,
+    orders,
+    payments,
+    products,
+    webhooks,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,16 +40,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        engine = app.state.engine = create_engine(settings)
         temporal = await connect(settings)
+        orders = OrderStore(engine)
         app.state.services = Services(
             settings=settings,
-            engine=engine,
             temporal=temporal,
             users=UserStore(engine),
             catalogue=Catalogue(engine),
-            orders=OrderStore(engine),
+            orders=orders,
+            order_client=OrderClient(temporal, orders, settings),
+            idempotency_keys=IdempotencyStore(engine),
             notifications=NotificationStore(engine),
+            stripe_events=StripeEventStore(engine),
+            reconciliation=ReconciliationStore(engine),
+            operations=OperationsStore(engine),
             limits=RateLimits(settings),
         )
         yield
@@ -50,7 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     middleware.install(app, settings)
     openapi.install(app)
-    for module in (health, auth, products, orders, payments, webhooks, codec, metrics):
+    routes = (health, auth, products, orders, order_commands, payments, webhooks, codec, metrics)
+    for module in routes:
         app.include_router(module.router)
     observability.install(app, settings)  # after any other middleware: it must run first
     return app

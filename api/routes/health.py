@@ -6,7 +6,6 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from api.deps import ServicesDep
 from api.errors import problem_response
@@ -24,14 +23,10 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     """200 only when PostgreSQL and Temporal both answer."""
     checks: dict[str, str] = {}
 
-    async def database() -> None:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("select 1"))
-
     async def temporal() -> None:
         await services.temporal.service_client.check_health()
 
-    for name, check in (("postgres", database), ("temporal", temporal)):
+    for name, check in (("postgres", services.operations.ping), ("temporal", temporal)):
         try:
             await asyncio.wait_for(check(), timeout=3)
             checks[name] = "ok"

@@ -16,10 +16,8 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.tables import orders
+from adapters.operations_store import OperationsStore
 from api.deps import ServicesDep
 from api.errors import Problem
 
@@ -41,18 +39,14 @@ class OrderCounts:
     def _fresh(self) -> bool:
         return time.monotonic() - self._counted_at < self._every
 
-    async def refresh(self, engine: AsyncEngine) -> None:
+    async def refresh(self, store: OperationsStore) -> None:
         if self._fresh():
             return
         async with self._lock:  # concurrent scrapes wait for one count
             if self._fresh():
                 return
             try:
-                async with engine.connect() as conn:
-                    rows = await conn.execute(
-                        select(orders.c.status, func.count()).group_by(orders.c.status)
-                    )
-                    counts = {status: count for status, count in rows.all()}
+                counts = await store.orders_by_status()
             except Exception as error:  # metrics must answer even when PostgreSQL does not
                 log.warning("metrics_orders_unavailable", error=type(error).__name__)
                 return
@@ -87,5 +81,5 @@ async def metrics(
         expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
         if not hmac.compare_digest((authorization or "").encode(), expected):
             raise Problem(401, "unauthorized", "the metrics bearer token is required")
-    await _counts(request, settings.metrics_refresh_seconds).refresh(services.engine)
+    await _counts(request, settings.metrics_refresh_seconds).refresh(services.operations)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

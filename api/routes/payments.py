@@ -7,7 +7,6 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from adapters.reconciliation_store import ReconciliationStore
 from api.deps import OperatorUser, ServicesDep
 from api.errors import Problem
 
@@ -35,7 +34,7 @@ class ReportOut(BaseModel):
 )
 async def latest_reconciliation(_: OperatorUser, services: ServicesDep) -> ReportOut:
     """The latest comparison of the payment ledger with Stripe (daily, or `make reconcile`)."""
-    report = await ReconciliationStore(services.engine).latest()
+    report = await services.reconciliation.latest()
     if report is None:
         raise Problem(404, "not-found", "no reconciliation has run yet")
     return ReportOut.model_validate(report)

@@ -14,10 +14,8 @@ import json
 import stripe
 import structlog
 from fastapi import APIRouter, Header, Request
-from sqlalchemy.dialects.postgresql import insert
 from temporalio.service import RPCError, RPCStatusCode
 
-from adapters.tables import stripe_events
 from api.deps import ServicesDep
 from api.errors import Problem
 from workflows.contracts import PaymentWebhook
@@ -63,14 +61,8 @@ async def stripe_webhook(
         return {"status": "ignored"}
 
     try:
-        async with services.engine.begin() as conn:
-            recorded = await conn.execute(
-                insert(stripe_events)
-                .values(id=event_id, type=event_type, payment_intent_id=intent_id)
-                .on_conflict_do_nothing()
-                .returning(stripe_events.c.id)
-            )
-            if recorded.first() is None:
+        async with services.stripe_events.recording(event_id, event_type, intent_id) as new:
+            if not new:
                 return {"status": "duplicate"}
             handle = services.temporal.get_workflow_handle(f"payment-{order_id}")
             # Any failure rolls the record back: Stripe redelivers and we try again.

@@ -212,7 +212,7 @@ async def test_a_statement_that_fails_on_a_live_connection_stays_a_500(
     def broken(app: FastAPI) -> None:
         @app.get("/v1/broken")
         async def _broken() -> None:
-            async with app.state.services.engine.connect() as conn:
+            async with app.state.engine.connect() as conn:
                 await conn.execute(text("select * from no_such_table"))
 
     async with app_client(settings, extend=broken) as http:

@@ -5,8 +5,6 @@ that does not answer is a 503 problem a client can retry, never a 500."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,7 +16,8 @@ from temporalio.client import Client
 from activities.orders import LineRequest
 from adapters.settings import Settings
 from adapters.tables import idempotency_keys
-from api.routes.orders import PlaceOrderIn, request_hash
+from api.order_client import request_hash
+from api.order_schemas import PlaceOrderIn
 from api.security import decode_token
 from devstack.services import Service, free_port, start_temporal
 from tests.integration.apps import app_client
@@ -216,34 +215,6 @@ async def test_a_replayed_key_whose_process_was_terminated_unaccepted_is_409(
     assert replayed.status_code == 409, replayed.text
     assert replayed.json()["type"] == "/problems/conflict"
     assert (await api.get("/v1/orders", headers=headers)).json()["items"] == []
-
-
-async def test_a_key_stored_before_the_command_joined_its_hash_still_answers_its_order(
-    api: httpx.AsyncClient, settings: Settings, engine: AsyncEngine
-) -> None:
-    """Keys stored by the previous version hashed the body alone; retried across the
-    upgrade they answer their order, not a 422."""
-    headers = await customer(api)
-    body = order_body({"MUG-LOGO": 1})
-    same = key()
-    placed = await api.post("/v1/orders", json=body, headers={**headers, **same})
-    assert placed.status_code == 201, placed.text
-    canonical = json.dumps(
-        PlaceOrderIn.model_validate(body).model_dump(mode="json"),
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    async with engine.begin() as conn:
-        await conn.execute(
-            idempotency_keys.update()
-            .where(idempotency_keys.c.key == same["Idempotency-Key"])
-            .values(request_hash=hashlib.sha256(canonical.encode()).hexdigest())
-        )
-
-    replayed = await api.post("/v1/orders", json=body, headers={**headers, **same})
-
-    assert replayed.status_code == 200, replayed.text
-    assert replayed.json()["id"] == placed.json()["id"]
 
 
 @pytest.fixture

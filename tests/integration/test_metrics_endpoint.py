@@ -37,7 +37,7 @@ async def _order_counts(settings: Settings, scrapes: int, **overrides: Any) -> i
     apps: list[FastAPI] = []
     statements: list[str] = []
     async with app_client(settings, extend=apps.append, **overrides) as api:
-        engine = apps[0].state.services.engine.sync_engine
+        engine = apps[0].state.engine.sync_engine
 
         def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             if "GROUP BY orders.status" in statement:
