@@ -27,9 +27,10 @@ test-unit: setup  ## domain and workflow tests; no servers but the Temporal test
 test-integration: setup  ## against the real parts, and make run end to end
 	$(PY) -m pytest tests/integration tests/e2e
 
-lint: setup
+lint: setup  ## ruff, and the layering contracts in pyproject.toml (import-linter)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(PY) -m mypy
