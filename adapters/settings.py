@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.secret_policy import refuse_insecure
+from domain.policy import DEFAULTS
 
 
 class Settings(BaseSettings):
@@ -127,11 +128,12 @@ class Settings(BaseSettings):
     """Strict-Transport-Security max-age; set it when the API is served over HTTPS only."""
 
     # Order process: timers and thresholds (docs/orders.md, "Statuses")
-    review_threshold: int = 100_000
-    review_timeout: timedelta = timedelta(hours=24)
-    payment_action_timeout: timedelta = timedelta(minutes=30)
-    fulfillment_timeout: timedelta = timedelta(days=6)
-    delivery_timeout: timedelta = timedelta(days=30)
+    review_threshold: int = DEFAULTS.review_threshold
+    review_timeout: timedelta = DEFAULTS.review_timeout
+    payment_action_timeout: timedelta = DEFAULTS.payment_action_timeout
+    fulfillment_timeout: timedelta = DEFAULTS.fulfillment_timeout
+    delivery_timeout: timedelta = DEFAULTS.delivery_timeout
+    refund_window: timedelta = DEFAULTS.refund_window
 
     # Workers
     stripe_rate_per_second: float = 25.0

@@ -17,6 +17,8 @@ from pydantic import BaseModel
 
 from activities.orders import LineRequest
 from activities.records import OrderRecord
+from domain.policy import DEFAULTS
+from workflows.names import NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
 
 # --- OrderWorkflow ------------------------------------------------------------------------
 
@@ -31,20 +33,21 @@ class AddressInput(BaseModel):
 
 
 class OrderPolicy(BaseModel):
-    """Thresholds and timeouts from Settings, fixed in the history when the order starts."""
+    """Thresholds and timeouts from Settings, fixed in the history when the order starts
+    (their defaults: domain/policy.py)."""
 
-    review_threshold: int = 100_000
-    review_timeout: timedelta = timedelta(hours=24)
-    payment_action_timeout: timedelta = timedelta(minutes=30)
-    fulfillment_timeout: timedelta = timedelta(days=6)
-    delivery_timeout: timedelta = timedelta(days=30)
+    review_threshold: int = DEFAULTS.review_threshold
+    review_timeout: timedelta = DEFAULTS.review_timeout
+    payment_action_timeout: timedelta = DEFAULTS.payment_action_timeout
+    fulfillment_timeout: timedelta = DEFAULTS.fulfillment_timeout
+    delivery_timeout: timedelta = DEFAULTS.delivery_timeout
     operator_email: str = "operator@example.com"
-    refund_window: timedelta = timedelta(days=30)
-    """How long a delivered order still takes refunds before its workflow completes."""
+    refund_window: timedelta = DEFAULTS.refund_window
     channels: list[str] = ["email"]
-    """Customer notification channels: email always, sms and webhook when configured."""
-    payments_queue: str = "payments"
-    notifications_queue: str = "notifications"
+    """Read only by histories from before the notify-per-event patch: the channels then
+    came with the order (now the notification picks them, activities/channels.py)."""
+    payments_queue: str = PAYMENTS_QUEUE
+    notifications_queue: str = NOTIFICATIONS_QUEUE
 
 
 class PlaceOrderInput(BaseModel):
