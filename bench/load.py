@@ -23,7 +23,6 @@ POLL = 0.2
 class Target:
     """An API to drive: its address, one header set per customer, and the operator's."""
 
-    name: str
     url: str
     customers: list[dict[str, str]]
     operator: dict[str, str]

@@ -82,7 +82,7 @@ async def engine_target(url: str, customers: int) -> Target:
             raise RuntimeError(f"cannot create {SKU}: {created.status_code} {created.text}")
 
         headers = [await customer(http, "bench") for _ in range(customers)]
-    return Target("engine", url, headers, op, SKU)
+    return Target(url, headers, op, SKU)
 
 
 async def _drained(client: Client, queue: str, timeout: float = 300) -> None:  # noqa: ASYNC109
@@ -195,7 +195,7 @@ async def bench(orders: int, concurrency: int, rounds: int, warmup: int) -> floa
     try:
         baseline_url, queues = start_baseline(stack)
         engine = await engine_target(stack.api, min(concurrency, orders))
-        baseline = Target("baseline", baseline_url, engine.customers, engine.operator, SKU)
+        baseline = Target(baseline_url, engine.customers, engine.operator, SKU)
         client = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
         sides = {
             "baseline": (baseline, queues["notifications"]),

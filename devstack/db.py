@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 
 from sqlalchemy import text
 
@@ -19,10 +20,15 @@ MIGRATE = ["alembic", "upgrade", "head"]
 SEED = ["adapters.seed"]
 
 
-def migrate_and_seed(env: dict[str, str], *, quiet: bool = False) -> None:
-    """The schema at its head revision and the catalogue seeded, on env's DATABASE_URL."""
-    run_to_end("migrations", MIGRATE, env, quiet=quiet)
-    run_to_end("seed", SEED, env, quiet=quiet)
+def migrate_and_seed(
+    env: dict[str, str], *, quiet: bool = False, announce: Callable[[str], None] | None = None
+) -> None:
+    """The schema at its head revision and the catalogue seeded, on env's DATABASE_URL;
+    `announce` is told each step before it runs."""
+    for name, step in (("migrations", MIGRATE), ("seed", SEED)):
+        if announce is not None:
+            announce(f"{name}: python -m {' '.join(step)}")
+        run_to_end(name, step, env, quiet=quiet)
 
 
 async def _drop_everything(settings: Settings) -> None:

@@ -15,9 +15,7 @@ import httpx
 
 from devstack.postgres import ensure_database, start_postgres
 from devstack.process import (
-    LOOPBACK_HOSTS,
     Service,
-    ServiceError,
     free_port,
     python_m,
     spawn,
@@ -27,12 +25,9 @@ from devstack.ready import answers, is_listening, listening, start_ready
 from workflows.names import SEARCH_ATTRIBUTES
 
 __all__ = [
-    "LOOPBACK_HOSTS",
     "Service",
-    "ServiceError",
     "ensure_database",
     "free_port",
-    "is_listening",
     "register_stripe_webhook",
     "start_localstripe",
     "start_postgres",

@@ -7,7 +7,6 @@ SIGTERM (exit 0), or when any of them dies on its own (exit 1, said loudly). Set
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import sys
@@ -22,9 +21,9 @@ from adapters.settings import Settings
 from devstack import services
 from devstack.apps import APPS, say, start_app
 from devstack.banner import Where, full_banner, services_banner
-from devstack.db import MIGRATE, SEED
+from devstack.db import migrate_and_seed
 from devstack.localenv import generated_values
-from devstack.process import LOOPBACK_HOSTS, REPO_ROOT, Service, ServiceError, run_to_end
+from devstack.process import LOOPBACK_HOSTS, Service, ServiceError
 from devstack.ready import answers, is_listening, wait_ready
 
 READY_TIMEOUT = 120.0
@@ -32,10 +31,6 @@ READY_TIMEOUT = 120.0
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived: stop everything, successfully."""
-
-
-class StartupError(Exception):
-    """Something the stack needs is missing or failed; the message says what to do."""
 
 
 class ChildDied(Exception):
@@ -56,7 +51,7 @@ def run() -> int:
     except ChildDied as died:
         say("devstack", f"!!! {died} - stopping everything !!!")
         return 1
-    except (StartupError, ServiceError) as failed:
+    except ServiceError as failed:
         say("devstack", f"!!! start-up failed: {failed}")
         return 1
     finally:
@@ -79,11 +74,8 @@ def _run(settings: Settings, started: list[Service]) -> NoReturn:
         print(services_banner(where) + "\n  (DEVSTACK_SKIP_APP: engine not started)\n", flush=True)
         _watch(started)
 
-    _run_step("migrations", MIGRATE, env, REPO_ROOT / "alembic.ini")
-    _run_step("seed", SEED, env)
-    for name, module in APPS.items():
-        if not _module_exists(module):
-            raise StartupError(f"module {module} is missing; is the engine installed?")
+    migrate_and_seed(env, announce=lambda line: say("devstack", line))
+    for name in APPS:
         started.append(start_app(name, env=env, log_file=logs / f"{name}.log", labelled=True))
     url = f"{_local_api_url(settings)}/readyz"
     wait_ready(
@@ -172,19 +164,6 @@ def _start_services(
     return where, ours
 
 
-def _run_step(
-    name: str, module_args: list[str], env: dict[str, str], needs: Path | None = None
-) -> None:
-    """Run `python -m <module_args>` to completion in the repository, or explain the failure."""
-    module = module_args[0]
-    if needs is not None and not needs.exists():
-        raise StartupError(f"{name}: {needs} does not exist yet")
-    if not _module_exists(module):
-        raise StartupError(f"{name}: module {module} is missing (not written or not installed)")
-    say("devstack", f"{name}: python -m {' '.join(module_args)}")
-    run_to_end(name, module_args, env)
-
-
 def _local_api_url(settings: Settings) -> str:
     host = "127.0.0.1" if settings.api_host in {"0.0.0.0", "::", ""} else settings.api_host
     return f"http://{host}:{settings.api_port}"
@@ -210,13 +189,6 @@ def _stop_all(started: list[Service]) -> None:
         except Exception as error:  # keep stopping the others
             say("devstack", f"could not stop {service.name}: {error!r}")
     started.clear()
-
-
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def _on_signals(handler: signal._HANDLER) -> None:
