@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # one pool for every store; routes reach the database only through them (it is on
+        # the app's state for whoever watches its statements, as the metrics test does)
         engine = app.state.engine = create_engine(settings)
         temporal = await connect(settings)
         orders = OrderStore(engine)
