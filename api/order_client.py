@@ -44,6 +44,7 @@ Record = dict[str, Any]
 
 
 def workflow_id(order_id: str) -> str:
+    """The order's workflow: one per order id, so a replayed place joins it, never a second."""
     return f"order-{order_id}"
 
 
@@ -86,6 +87,7 @@ def refusal(code: str, message: str, skus: list[str]) -> Exception:
 
 
 def _update_refusal(error: WorkflowUpdateFailedError) -> Exception:
+    """What an update's failure answers: its refusal, or a 409 when it names none."""
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type:
         skus = list(cause.details[0]) if cause.details else []
