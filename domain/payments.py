@@ -1,8 +1,8 @@
 """The payment port: what the engine asks of a payment provider, in the engine's own words.
 
 The activities (`activities/payments.py`, `activities/reconciliation.py`) depend only on
-`PaymentGateway`; an adapter per provider (`adapters/stripe_gateway.py`) implements it and
-is wired in by the workers. The adapter translates the provider's statuses into
+`PaymentGateway`; an adapter per provider, in `adapters/`, implements it and is wired in
+by the workers. The adapter translates the provider's statuses into
 `IntentStatus` and its errors into:
 
 - a `PaymentRefused` subclass (`domain/errors.py`) for a final no: a declined card, a

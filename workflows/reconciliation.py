@@ -20,14 +20,14 @@ SCHEDULE_ID = "payments-reconciliation"
 
 @workflow.defn
 class ReconciliationWorkflow(AttentionMixin):
-    """Compare the payment ledger with Stripe and record the mismatches."""
+    """Compare the payment ledger with the payment provider and record the mismatches."""
 
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileResult:
         return await workflow.execute_activity_method(
             ReconciliationActivities.reconcile_payments,
             inp,
-            summary="compare the ledger with Stripe",
+            summary="compare the ledger with the payment provider",
             start_to_close_timeout=timedelta(minutes=10),
             retry_policy=RetryPolicy(maximum_attempts=5),
         )

@@ -326,7 +326,7 @@ async def test_reconciliation_finds_a_capture_planted_directly_in_stripe(
             "kind": "captured_not_shipped",
             "order_id": order["id"],
             "payment_intent_id": intent.id,
-            "detail": "captured in Stripe but the order is confirmed",
+            "detail": "captured by the provider but the order is confirmed",
         }
     ]
     assert (await api.get("/v1/payments/reconciliation", headers=headers)).status_code == 403
