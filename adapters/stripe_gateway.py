@@ -44,7 +44,7 @@ def _state(intent: stripe.PaymentIntent) -> IntentState:
     )
 
 
-def translate(error: stripe.StripeError, refusal: type[PaymentRefused]) -> Exception:
+def _translate(error: stripe.StripeError, refusal: type[PaymentRefused]) -> Exception:
     """A card error is a decline and any other 4xx but 429 a final `refusal`; connection
     errors, 429 and 5xx are an outage, retried."""
     if isinstance(error, stripe.CardError):
@@ -60,7 +60,7 @@ def _refused_as(refusal: type[PaymentRefused]) -> Iterator[None]:
     try:
         yield
     except stripe.StripeError as error:
-        raise translate(error, refusal) from error
+        raise _translate(error, refusal) from error
 
 
 class StripeGateway:
