@@ -36,16 +36,11 @@ from api.order_schemas import PlaceOrderIn
 from domain.errors import DomainError, InvalidTransition
 from domain.orders import OrderStatus
 from workflows.contracts import AddressInput, Command, OrderPolicy, OrderState, PlaceOrderInput
-from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDERS_QUEUE
+from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDERS_QUEUE, order_workflow_id
 from workflows.order import OrderWorkflow
 
 Record = dict[str, Any]
 """An order as the read model holds it (`OrderStore.get`)."""
-
-
-def workflow_id(order_id: str) -> str:
-    """The order's workflow: one per order id, so a replayed place joins it, never a second."""
-    return f"order-{order_id}"
 
 
 def new_order_id() -> str:
@@ -62,6 +57,7 @@ def order_policy(settings: Settings) -> OrderPolicy:
         fulfillment_timeout=settings.fulfillment_timeout,
         delivery_timeout=settings.delivery_timeout,
         operator_email=settings.operator_email,
+        refund_window=settings.refund_window,
     )
 
 
@@ -81,9 +77,7 @@ def refusal(code: str, message: str, skus: list[str]) -> Exception:
     cls = DomainError.from_code(code)
     if cls is None:
         return Problem(409, code, message, skus=skus) if skus else Problem(409, code, message)
-    error = cls.__new__(cls)  # not cls(...): some classes compose a message of their own
-    DomainError.__init__(error, message, skus)
-    return error
+    return cls(message, skus)
 
 
 def _update_refusal(error: WorkflowUpdateFailedError) -> Exception:
@@ -118,7 +112,7 @@ class OrderClient:
                 payment_method=body.payment_method,
                 policy=self._policy,
             ),
-            id=workflow_id(order_id),
+            id=order_workflow_id(order_id),
             task_queue=ORDERS_QUEUE,
             # a replayed key joins its running process, and never starts a second one once
             # the first has ended (that run could accept what the first refused)
@@ -146,7 +140,9 @@ class OrderClient:
         """A replayed key whose order process has already ended: its first answer again. A
         rejected order is refused as it was the first time (stock added since changes
         nothing); an accepted one is the order."""
-        handle = self._temporal.get_workflow_handle_for(OrderWorkflow.run, workflow_id(order_id))
+        handle = self._temporal.get_workflow_handle_for(
+            OrderWorkflow.run, order_workflow_id(order_id)
+        )
         try:
             state = await handle.result()
         except WorkflowFailureError:  # terminated or failed: whatever the read model holds
@@ -189,7 +185,7 @@ class OrderClient:
             command = command.model_copy(update={"idempotency_key": key, "request_hash": digest})
             request = "\n".join((caller, key, digest))
             update_id = f"{name}-{hashlib.sha256(request.encode()).hexdigest()[:32]}"
-        handle = self._temporal.get_workflow_handle(workflow_id(order_id))
+        handle = self._temporal.get_workflow_handle(order_workflow_id(order_id))
         try:
             state: OrderState = await handle.execute_update(update, command, id=update_id)
         except WorkflowUpdateFailedError as error:

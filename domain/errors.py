@@ -63,8 +63,8 @@ class UnknownProduct(InvalidOrder):
 
     code = "unknown-product"
 
-    def __init__(self, skus: list[str]) -> None:
-        super().__init__(f"unknown sku: {', '.join(skus)}", skus)
+    def __init__(self, message: str = "", skus: list[str] | None = None) -> None:
+        super().__init__(message or f"unknown sku: {', '.join(skus or [])}", skus)
 
 
 class OutOfStock(DomainError):
@@ -72,8 +72,8 @@ class OutOfStock(DomainError):
 
     code = "out-of-stock"
 
-    def __init__(self, skus: list[str]) -> None:
-        super().__init__(f"out of stock: {', '.join(skus)}", skus)
+    def __init__(self, message: str = "", skus: list[str] | None = None) -> None:
+        super().__init__(message or f"out of stock: {', '.join(skus or [])}", skus)
 
 
 class InvalidTransition(DomainError):

@@ -1,8 +1,8 @@
 """Steps that keep failing, made visible to operators (docs/runbook.md, "Find a stuck order").
 
 An activity retries on its own until it succeeds, so a step that fails for hours (PostgreSQL
-down, the payment provider refusing, a bug) is invisible unless someone opens the workflow. The workers'
-`AttentionInterceptor` (workers/attention.py) therefore signals `step_attention` to the
+down, the payment provider refusing, a bug) is invisible unless someone opens the workflow.
+The workers' `AttentionInterceptor` (workers/attention.py) therefore signals `step_attention` to the
 activity's own workflow run once a step has failed `ATTENTION_AFTER_FAILURES` times, and again
 when a later attempt succeeds or the step stops retrying. `AttentionMixin` is the workflow
 half: it sets the `NeedsAttention` search attribute to the failing step's name and puts the

@@ -1,10 +1,22 @@
-"""The names Temporal knows the engine by: task queues and search attributes, declared once.
+"""The names Temporal knows the engine by: workflow ids, task queues and search attributes,
+declared once.
 
 Workers poll these queues, the API and the order start work on them, and `make run`, the
 tests and `deploy/` register `SEARCH_ATTRIBUTES` on the namespace (docs/architecture.md).
 """
 
 from temporalio.common import SearchAttributeKey
+
+
+def order_workflow_id(order_id: str) -> str:
+    """One per order id, so a replayed place joins it, never a second."""
+    return f"order-{order_id}"
+
+
+def payment_workflow_id(order_id: str) -> str:
+    """The order's payment child."""
+    return f"payment-{order_id}"
+
 
 ORDERS_QUEUE = "orders"
 PAYMENTS_QUEUE = "payments"

@@ -100,9 +100,9 @@ class OrderWorkflow(AttentionMixin):
                 "reserve and price every line",
             )
             if reserved.unknown_skus:
-                raise UnknownProduct(reserved.unknown_skus)
+                raise UnknownProduct(skus=reserved.unknown_skus)
             if reserved.out_of_stock:
-                raise OutOfStock(reserved.out_of_stock)
+                raise OutOfStock(skus=reserved.out_of_stock)
             order = await self._place(reserved.lines, address)
         except DomainError as error:
             self._rejection = refusal(error)

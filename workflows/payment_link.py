@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from domain.commands import PaymentUpdate
     from workflows.contracts import PaymentCommand, PaymentInput, PaymentReport
+    from workflows.names import payment_workflow_id
     from workflows.payment import PaymentWorkflow
 
 
@@ -36,7 +37,7 @@ class PaymentLink:
         self._handle = await workflow.start_child_workflow(
             PaymentWorkflow.run,
             inp,
-            id=f"payment-{inp.order_id}",
+            id=payment_workflow_id(inp.order_id),
             task_queue=task_queue,
             static_summary=f"Payment for order {inp.order_id}",
         )

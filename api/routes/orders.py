@@ -76,7 +76,7 @@ async def place_order(
     products = await services.catalogue.get_many(skus)
     unknown = [sku for sku in skus if sku not in products]
     if unknown:
-        raise UnknownProduct(unknown)
+        raise UnknownProduct(skus=unknown)
     if len({product["currency"] for product in products.values()}) > 1:
         raise CurrencyMismatch("an order's lines must share one currency")
 

@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import ServicesDep
 from api.errors import Problem
 from workflows.contracts import PaymentWebhook
+from workflows.names import payment_workflow_id
 from workflows.payment import PaymentWorkflow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -64,7 +65,7 @@ async def stripe_webhook(
         async with services.stripe_events.recording(event_id, event_type, intent_id) as new:
             if not new:
                 return {"status": "duplicate"}
-            handle = services.temporal.get_workflow_handle(f"payment-{order_id}")
+            handle = services.temporal.get_workflow_handle(payment_workflow_id(order_id))
             # Any failure rolls the record back: Stripe redelivers and we try again.
             await handle.signal(
                 PaymentWorkflow.stripe_event, PaymentWebhook(event_id=event_id, type=event_type)

@@ -72,7 +72,7 @@ async def _answer(raised: Exception) -> dict[str, object]:
 
 
 async def test_a_domain_error_raised_in_a_route_is_its_problem() -> None:
-    assert await _answer(UnknownProduct(["NOPE"])) == {
+    assert await _answer(UnknownProduct(skus=["NOPE"])) == {
         "status": 422,
         "type": "/problems/unknown-product",
         "title": "Unprocessable Entity",
