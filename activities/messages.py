@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from activities.notification_ports import DeliveryKey, OrderSummary
+from domain.lifecycle import OrderStatus
 from domain.money import Money
 
 EVENTS = (
@@ -32,14 +33,14 @@ EVENTS = (
 """The customer events and the operator's `review_required` (docs/orders.md, "Notifications")."""
 
 EVENT_STATUS = {
-    "order_accepted": "accepted",
-    "payment_action_required": "payment_action_required",
-    "order_confirmed": "confirmed",
-    "payment_failed": "payment_failed",
-    "order_shipped": "shipped",
-    "order_delivered": "delivered",
-    "order_cancelled": "cancelled",
-    "review_required": "under_review",
+    "order_accepted": OrderStatus.ACCEPTED,
+    "payment_action_required": OrderStatus.PAYMENT_ACTION_REQUIRED,
+    "order_confirmed": OrderStatus.CONFIRMED,
+    "payment_failed": OrderStatus.PAYMENT_FAILED,
+    "order_shipped": OrderStatus.SHIPPED,
+    "order_delivered": OrderStatus.DELIVERED,
+    "order_cancelled": OrderStatus.CANCELLED,
+    "review_required": OrderStatus.UNDER_REVIEW,
 }
 """The status a message reports: the event's, even when a retry runs after the next one."""
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from domain.lifecycle import OrderStatus
 from domain.payments import IntentState, IntentStatus
 
-_CAPTURED_STATUSES = {"shipped", "delivered", "refunded"}
-_RELEASED_STATUSES = {"cancelled", "payment_failed"}
-_HOLDING_STATUSES = {"confirmed", "under_review"}
+_CAPTURED_STATUSES = {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.REFUNDED}
+_RELEASED_STATUSES = {OrderStatus.CANCELLED, OrderStatus.PAYMENT_FAILED}
+_HOLDING_STATUSES = {OrderStatus.CONFIRMED, OrderStatus.UNDER_REVIEW}
 _TAKEN = {IntentStatus.AUTHORIZED, IntentStatus.CAPTURED}
 """Intents that hold or took a customer's money."""
 

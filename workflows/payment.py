@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         IntentResult,
         PaymentActivities,
     )
+    from domain.lifecycle import PaymentStatus
     from domain.payments import IntentStatus
     from workflows.attention import AttentionMixin
     from workflows.contracts import (
@@ -63,7 +64,7 @@ class PaymentWorkflow(AttentionMixin):
     @workflow.init
     def __init__(self, inp: PaymentInput) -> None:
         self._inp = inp
-        self._status = "pending"
+        self._status: PaymentStatus = PaymentStatus.PENDING
         self._intent: IntentResult | None = None
         self._commands: list[PaymentCommand] = []
         self._webhooks: list[PaymentWebhook] = []
@@ -94,9 +95,11 @@ class PaymentWorkflow(AttentionMixin):
     def summary(self) -> PaymentSummary:
         return PaymentSummary(
             order_id=self._inp.order_id,
-            status=self._status,
+            status=str(self._status),
             intent_id=self._intent.intent_id if self._intent else None,
-            authorized=self._intent.amount if self._intent and self._status == "authorized" else 0,
+            authorized=self._intent.amount
+            if self._intent and self._status == PaymentStatus.AUTHORIZED
+            else 0,
             captured=self._captured,
             refunded=self._refunded,
         )
@@ -105,7 +108,7 @@ class PaymentWorkflow(AttentionMixin):
         """True once authorized, or voided on the order's request (it still takes commands
         until `close`); reports every outcome to the order."""
         inp = self._inp
-        self._set_status("authorizing")
+        self._set_status(PaymentStatus.AUTHORIZING)
         try:
             self._intent = await workflow.execute_activity_method(
                 PaymentActivities.authorize_payment,
@@ -126,7 +129,7 @@ class PaymentWorkflow(AttentionMixin):
         if self._void_requested():  # the order was cancelled while we authorized
             return await self._void_on_request()
         if self._intent.status == IntentStatus.ACTION_REQUIRED:
-            self._set_status("action_required")
+            self._set_status(PaymentStatus.ACTION_REQUIRED)
             await self._report(
                 PaymentReport(
                     kind="action_required",
@@ -141,7 +144,7 @@ class PaymentWorkflow(AttentionMixin):
         if self._intent.status != IntentStatus.AUTHORIZED:
             await self._fail(self._intent.error or f"payment {self._intent.status}")
             return False
-        self._set_status("authorized")
+        self._set_status(PaymentStatus.AUTHORIZED)
         await self._report(
             PaymentReport(
                 kind="authorized", intent_id=self._intent.intent_id, amount=self._intent.amount
@@ -230,7 +233,11 @@ class PaymentWorkflow(AttentionMixin):
             )
             return
         self._refunded += amount
-        self._set_status("refunded" if self._refunded >= self._captured else "partially_refunded")
+        self._set_status(
+            PaymentStatus.REFUNDED
+            if self._refunded >= self._captured
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
         await self._report(
             PaymentReport(kind="refunded", intent_id=self._intent_id(), amount=amount)
         )
@@ -246,7 +253,7 @@ class PaymentWorkflow(AttentionMixin):
             retry_policy=PROVIDER_RETRY,
         )
         self._captured = result.amount
-        self._set_status("captured")
+        self._set_status(PaymentStatus.CAPTURED)
         await self._report(
             PaymentReport(kind="captured", intent_id=result.intent_id, amount=amount)
         )
@@ -277,11 +284,11 @@ class PaymentWorkflow(AttentionMixin):
         except ActivityError as error:
             status = await self._current_status()
             if status != IntentStatus.VOIDED:
-                self._set_status("void_failed")
+                self._set_status(PaymentStatus.VOID_FAILED)
                 return PaymentReport(
                     kind="void_failed", intent_id=self._intent_id(), reason=_reason(error)
                 )
-        self._set_status("voided")
+        self._set_status(PaymentStatus.VOIDED)
         return PaymentReport(kind="voided", intent_id=self._intent_id())
 
     async def _current_status(self) -> IntentStatus | None:
@@ -301,7 +308,7 @@ class PaymentWorkflow(AttentionMixin):
         return intent.status
 
     async def _fail(self, reason: str) -> None:
-        self._set_status("failed")
+        self._set_status(PaymentStatus.FAILED)
         await self._report(
             PaymentReport(
                 kind="failed",
@@ -317,9 +324,9 @@ class PaymentWorkflow(AttentionMixin):
                 "payment_report", report
             )
 
-    def _set_status(self, status: str) -> None:
+    def _set_status(self, status: PaymentStatus) -> None:
         self._status = status
-        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(status)])
+        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(str(status))])
 
     def _intent_id(self) -> str:
         if self._intent is None:
