@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from adapters.settings import Settings
-from devstack.services import free_port
-from tests.integration.conftest import ROOT
+from devstack.process import free_port, python_m, spawn
+from devstack.ready import answers, wait_ready
 from tests.integration.test_operations import _namespace
 
 pytestmark = pytest.mark.integration
@@ -48,15 +47,9 @@ def _env(settings: Settings, namespace: str, queue: str, port: int) -> dict[str,
     return env
 
 
-async def _get(url: str, tries: int = 300) -> httpx.Response:
-    """GET once the worker listens (it connects to Temporal first)."""
+async def _get(url: str) -> httpx.Response:
     async with httpx.AsyncClient(timeout=5) as http:
-        for _ in range(tries):
-            try:
-                return await http.get(url)
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    raise AssertionError(f"nothing answered at {url}")
+        return await http.get(url)
 
 
 @pytest.mark.parametrize("queue", ["orders", "payments", "notifications"])
@@ -64,19 +57,21 @@ async def test_worker_serves_health_and_metrics_then_stops_on_sigterm(
     settings: Settings, namespace: str, queue: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    log = tmp_path / f"worker-{queue}.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            f"workers.{queue}",
-            cwd=ROOT,
-            env=_env(settings, namespace, queue, port),
-            stdout=out,
-            stderr=out,
-        )
+    worker = spawn(
+        f"the {queue} worker",
+        python_m(f"workers.{queue}"),
+        log_file=tmp_path / f"worker-{queue}.log",
+        env=_env(settings, namespace, queue, port),
+    )
+    log = worker.log_file
+    assert log is not None and worker.process is not None
     try:
-        health = await _get(f"http://127.0.0.1:{port}/healthz")
+        # it serves /healthz once it is connected to Temporal
+        healthz = f"http://127.0.0.1:{port}/healthz"
+        await asyncio.to_thread(
+            wait_ready, f"{worker.name}'s /healthz", answers(healthz), timeout=60, watch=[worker]
+        )
+        health = await _get(healthz)
         assert health.status_code == 200, log.read_text()
         assert health.text == "ok\n"
         metrics = ""
@@ -89,12 +84,10 @@ async def test_worker_serves_health_and_metrics_then_stops_on_sigterm(
         assert "engine_activity_runs_total" in metrics
         assert (await _get(f"http://127.0.0.1:{port}/nope")).status_code == 404
 
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), timeout=GRACE_SECONDS + 10)
+        worker.send(signal.SIGTERM)
+        code = await asyncio.to_thread(worker.process.wait, GRACE_SECONDS + 10)
         assert code == 0, log.read_text()
         lines = log.read_text()
         assert '"worker_stopping"' in lines and '"worker_stopped"' in lines, lines
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        worker.stop(grace=5)
