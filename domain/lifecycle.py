@@ -9,7 +9,9 @@ here, its transitions in the aggregate and a template (docs/architecture.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from domain import commands as cmd
@@ -103,6 +105,22 @@ class Stage:
     from_authorization: bool = False
     """The timer counts from the authorization, not from entering the status, so review
     and fulfilment together stay inside the card's authorization window."""
+
+    def timeout(
+        self,
+        durations: Mapping[str, timedelta],
+        *,
+        waited_since_authorization: timedelta | None = None,
+    ) -> timedelta | None:
+        """How long an order waits in this status before it times out; None: no timer of
+        its own. A timer that counts from the authorization is given the time waited since
+        (and leaves at least a second)."""
+        if self.timer is None or self.on_timeout is None:
+            return None
+        timeout = durations[self.timer]
+        if self.from_authorization and waited_since_authorization is not None:
+            timeout = max(timeout - waited_since_authorization, timedelta(seconds=1))
+        return timeout
 
 
 STAGES: dict[OrderStatus, Stage] = {

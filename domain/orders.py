@@ -9,23 +9,20 @@ returns its outcome, or raises a `DomainError` and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from domain import commands as cmd
 from domain import events as ev
 from domain.errors import (
     CaptureFailed,
-    CurrencyMismatch,
-    InvalidOrder,
     InvalidTransition,
     RefundFailed,
     RefundTooLarge,
 )
 from domain.lifecycle import OnTimeout, OrderStatus, Payment, PaymentStatus
 from domain.money import Money
-from domain.values import MAX_LINES, MAX_QUANTITY, Address, OrderLine, Shipment, validate_quantity
+from domain.values import MAX_LINES, MAX_QUANTITY, Address, OrderLine, Shipment, validate_lines
 
 __all__ = ["MAX_LINES", "MAX_QUANTITY", "Address", "Order", "OrderLine", "OrderStatus"]
 
@@ -57,18 +54,7 @@ class Order:
         cls, order_id: str, customer_id: str, lines: list[OrderLine], address: Address
     ) -> tuple[Order, cmd.Outcome]:
         """A new, accepted order; stock is reserved by the caller before it exists."""
-        if not lines:
-            raise InvalidOrder("an order needs at least one line")
-        if len(lines) > MAX_LINES:
-            raise InvalidOrder(f"an order has at most {MAX_LINES} lines")
-        skus = [line.sku for line in lines]
-        if len(set(skus)) != len(skus):
-            raise InvalidOrder("each sku may appear on one line only")
-        for line in lines:
-            validate_quantity(line.quantity)
-        currencies = {line.unit_price.currency for line in lines}
-        if len(currencies) > 1:
-            raise CurrencyMismatch(f"lines mix currencies: {', '.join(sorted(currencies))}")
+        validate_lines(lines)
         order = cls(order_id, customer_id, list(lines), address)
         return order, order._record(
             ev.OrderAccepted(total=order.total.amount, currency=order.currency)
@@ -129,20 +115,6 @@ class Order:
                 self.closed = True
                 return cmd.Outcome()
         raise InvalidTransition(f"an order that is {self.status} has no timer")
-
-    def timer(
-        self, durations: Mapping[str, timedelta], now: datetime, *, from_authorization: bool
-    ) -> timedelta | None:
-        """How long the order still waits in its status before `time_out`; None: no timer
-        of its own. With `from_authorization`, a timer that counts from the authorization
-        does (at least a second)."""
-        stage = self.status.stage
-        if stage.timer is None or stage.on_timeout is None:
-            return None
-        timeout = durations[stage.timer]
-        if from_authorization and stage.from_authorization and self.authorized_at is not None:
-            timeout = max(timeout - (now - self.authorized_at), timedelta(seconds=1))
-        return timeout
 
     # --- the payment --------------------------------------------------------------------------
 

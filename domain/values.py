@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.errors import InvalidOrder, UnstorableText
+from domain.errors import CurrencyMismatch, InvalidOrder, UnstorableText
 from domain.money import Money
 from domain.text import unstorable
 
@@ -55,3 +55,19 @@ def validate_quantity(quantity: int) -> None:
     """Quantities are 1 to 100 per line."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidOrder(f"quantity must be between 1 and {MAX_QUANTITY}, got {quantity}")
+
+
+def validate_lines(lines: list[OrderLine]) -> None:
+    """An order has 1 to 100 lines, one per sku, 1 to 100 of each, in one currency."""
+    if not lines:
+        raise InvalidOrder("an order needs at least one line")
+    if len(lines) > MAX_LINES:
+        raise InvalidOrder(f"an order has at most {MAX_LINES} lines")
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise InvalidOrder("each sku may appear on one line only")
+    for line in lines:
+        validate_quantity(line.quantity)
+    currencies = {line.unit_price.currency for line in lines}
+    if len(currencies) > 1:
+        raise CurrencyMismatch(f"lines mix currencies: {', '.join(sorted(currencies))}")

@@ -160,14 +160,11 @@ class OrderWorkflow(AttentionMixin):
         """Wait in the current status until a command moves the order or its timer fires;
         False when the process is over (the refund window closed)."""
         status = order.status
-        from_authorization = (
-            status.stage.from_authorization
-            and order.authorized_at is not None
-            and workflow.patched(FULFILMENT_FROM_AUTHORIZATION)
-        )
-        timeout = order.timer(
-            self._inp.policy.model_dump(), workflow.now(), from_authorization=from_authorization
-        )
+        waited, durations = None, self._inp.policy.model_dump()
+        if status.stage.from_authorization and order.authorized_at is not None:
+            if workflow.patched(FULFILMENT_FROM_AUTHORIZATION):
+                waited = workflow.now() - order.authorized_at
+        timeout = status.stage.timeout(durations, waited_since_authorization=waited)
         try:
             await workflow.wait_condition(lambda: order.status != status, timeout=timeout)
             return True
