@@ -131,6 +131,16 @@ def authorize(order: Order, threshold: int = THRESHOLD, at: datetime = NOW) -> c
     return perform(order, outcome)
 
 
+def timeout(order: Order, now: datetime) -> timedelta | None:
+    """How long the order still waits in its status at `now`, as the workflow asks the
+    table: a timer that counts from the authorization is given the time waited since."""
+    stage = order.status.stage
+    waited = None
+    if stage.from_authorization and order.authorized_at is not None:
+        waited = now - order.authorized_at
+    return stage.timeout(DURATIONS, waited_since_authorization=waited)
+
+
 def effects_of(outcome: cmd.Outcome, kind: type) -> list[cmd.Effect]:
     return [e for e in outcome.effects if isinstance(e, kind)]
 
@@ -144,6 +154,16 @@ def _shipped(order: Order) -> None:
     ship(order)
 
 
+def _delivered(order: Order) -> None:
+    _shipped(order)
+    act(order, cmd.Deliver())
+
+
+def _refunded(order: Order) -> None:
+    _shipped(order)
+    act(order, cmd.IssueRefund(None, "damaged"))
+
+
 _PATHS: dict[OrderStatus, Callable[[Order], object]] = {
     S.ACCEPTED: lambda o: None,
     S.PAYMENT_ACTION_REQUIRED: lambda o: o.authorization_reported(
@@ -152,12 +172,12 @@ _PATHS: dict[OrderStatus, Callable[[Order], object]] = {
     S.UNDER_REVIEW: lambda o: authorize(o, threshold=o.total.amount),
     S.CONFIRMED: authorize,
     S.SHIPPED: _shipped,
-    S.DELIVERED: lambda o: (_shipped(o), act(o, cmd.Deliver())),
+    S.DELIVERED: _delivered,
     S.PAYMENT_FAILED: lambda o: perform(
         o, o.authorization_reported(report("failed", reason="card_declined"), THRESHOLD, NOW)
     ),
     S.CANCELLED: lambda o: act(o, cmd.Cancel("changed my mind")),
-    S.REFUNDED: lambda o: (_shipped(o), act(o, cmd.IssueRefund(None, "damaged"))),
+    S.REFUNDED: _refunded,
 }
 
 
@@ -169,6 +189,12 @@ def order_in(status: OrderStatus) -> Order:
     return order
 
 
+def changes(before: Order, after: Order) -> dict[str, tuple[object, object]]:
+    """Each field of the order that differs: (before, after)."""
+    now, then = vars(after), vars(before)
+    return {name: (then[name], now[name]) for name in then if now[name] != then[name]}
+
+
 def unchanged(order: Order, *, learns_intent: str | None = None) -> Callable[[], None]:
     """Snapshot `order`; the returned check asserts nothing about it has changed (but the
     payment's intent id, when a report made `learns_intent` known)."""
@@ -177,8 +203,6 @@ def unchanged(order: Order, *, learns_intent: str | None = None) -> Callable[[],
         before.payment = replace(before.payment, intent_id=learns_intent)
 
     def check() -> None:
-        now, then = vars(order), vars(before)
-        changed = {name: (then[name], now[name]) for name in then if now[name] != then[name]}
-        assert not changed, f"a refusal changed the order (before, after): {changed}"
+        assert not (changed := changes(before, order)), f"a refusal changed: {changed}"
 
     return check

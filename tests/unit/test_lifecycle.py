@@ -74,8 +74,39 @@ def test_every_timer_is_a_duration_of_the_orders_policy() -> None:
             assert isinstance(durations[status.stage.timer], timedelta), status
 
 
+@pytest.mark.parametrize("status", list(S), ids=str)
+def test_a_status_waits_its_policy_duration_if_it_times_out_itself(status: OrderStatus) -> None:
+    durations = OrderPolicy().model_dump()
+    stage = status.stage
+    expected = durations[stage.timer] if stage.timer and stage.on_timeout else None
+    assert stage.timeout(durations) == expected
+
+
 def test_only_the_fulfilment_timer_counts_from_the_authorization() -> None:
     assert [s for s in S if s.stage.from_authorization] == [S.CONFIRMED]
+    durations = OrderPolicy().model_dump()
+    for status in (S.UNDER_REVIEW, S.SHIPPED, S.DELIVERED):
+        waited = timedelta(hours=20)
+        assert status.stage.timeout(durations, waited_since_authorization=waited) == (
+            status.stage.timeout(durations)
+        )
+
+
+@pytest.mark.parametrize(
+    ("waited", "left"),
+    [
+        (None, timedelta(days=6)),
+        (timedelta(hours=20), timedelta(days=6) - timedelta(hours=20)),
+        (timedelta(days=6), timedelta(seconds=1)),
+        (timedelta(days=9), timedelta(seconds=1)),
+    ],
+    ids=["not-authorized", "after-review", "at-the-end", "past-the-end"],
+)
+def test_fulfilment_timer_leaves_what_the_authorization_has_left_at_least_a_second(
+    waited: timedelta | None, left: timedelta
+) -> None:
+    durations = {"fulfillment_timeout": timedelta(days=6)}
+    assert S.CONFIRMED.stage.timeout(durations, waited_since_authorization=waited) == left
 
 
 def test_each_status_accepts_the_commands_of_docs_orders_md() -> None:

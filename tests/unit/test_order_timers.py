@@ -24,6 +24,7 @@ from tests.unit.order_driving import (
     perform,
     place,
     report,
+    timeout,
     unchanged,
 )
 
@@ -55,7 +56,7 @@ def test_status_without_a_timer_of_its_own_refuses_a_timeout(start: OrderStatus)
     order = order_in(start)
     check = unchanged(order)
 
-    assert order.timer(DURATIONS, NOW, from_authorization=True) is None
+    assert timeout(order, NOW) is None
     with pytest.raises(InvalidTransition, match=f"an order that is {start} has no timer"):
         order.time_out()
 
@@ -63,43 +64,27 @@ def test_status_without_a_timer_of_its_own_refuses_a_timeout(start: OrderStatus)
 
 
 @pytest.mark.parametrize(
-    ("status", "duration"),
-    [
-        (S.UNDER_REVIEW, "review_timeout"),
-        (S.CONFIRMED, "fulfillment_timeout"),
-        (S.SHIPPED, "delivery_timeout"),
-        (S.DELIVERED, "refund_window"),
-    ],
-)
-def test_each_waiting_status_waits_its_policy_duration(status: OrderStatus, duration: str) -> None:
-    order = order_in(status)
-    assert order.timer(DURATIONS, NOW, from_authorization=False) == DURATIONS[duration]
-
-
-@pytest.mark.parametrize(
     ("elapsed", "left"),
     [
         (timedelta(hours=20), timedelta(days=6) - timedelta(hours=20)),
-        (timedelta(days=6), timedelta(seconds=1)),
         (timedelta(days=9), timedelta(seconds=1)),
     ],
-    ids=["after-review", "at-the-end", "past-the-end"],
+    ids=["after-review", "past-the-end"],
 )
-def test_fulfilment_timer_counts_from_the_authorization(
+def test_fulfilment_timer_counts_from_the_authorization_the_order_recorded(
     elapsed: timedelta, left: timedelta
 ) -> None:
     order = order_in(S.UNDER_REVIEW)
     act(order, cmd.Approve())
-    later = NOW + elapsed
 
-    assert order.timer(DURATIONS, later, from_authorization=True) == left
-    assert order.timer(DURATIONS, later, from_authorization=False) == timedelta(days=6)
+    assert order.authorized_at == NOW
+    assert timeout(order, NOW + elapsed) == left
 
 
-def test_only_the_fulfilment_timer_counts_from_the_authorization() -> None:
-    order = order_in(S.SHIPPED)
-    later = NOW + timedelta(days=3)
-    assert order.timer(DURATIONS, later, from_authorization=True) == timedelta(days=30)
+@pytest.mark.parametrize("status", [S.UNDER_REVIEW, S.SHIPPED, S.DELIVERED], ids=str)
+def test_other_timers_count_from_entering_the_status(status: OrderStatus) -> None:
+    order = order_in(status)
+    assert timeout(order, NOW + timedelta(hours=20)) == status.stage.timeout(DURATIONS)
 
 
 # --- the whole timeline -------------------------------------------------------------------
