@@ -141,6 +141,18 @@ def test_refund_asks_the_payment_and_changes_nothing_yet(start: OrderStatus) -> 
     check()
 
 
+def test_refund_without_an_amount_asks_for_the_rest() -> None:
+    order = order_in(S.DELIVERED)
+    act(order, cmd.IssueRefund(500, "first"))
+    check = unchanged(order)
+
+    order.check(cmd.IssueRefund(None))
+    outcome = order.decide(cmd.IssueRefund(None, "the rest"))
+
+    assert outcome.effects == [cmd.Refund(3000, "the rest")]
+    check()
+
+
 @pytest.mark.parametrize("start", REFUNDABLE, ids=str)
 def test_partial_refunds_keep_the_status_and_tell_the_customer_each_time(
     start: OrderStatus,
