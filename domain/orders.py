@@ -124,19 +124,29 @@ class Order:
     def authorization_reported(
         self, report: cmd.PaymentUpdate, review_threshold: int, now: datetime
     ) -> cmd.Outcome:
-        """An authorization outcome; `settled` is False while more are to come."""
-        self.payment = replace(self.payment, intent_id=report.intent_id or self.payment.intent_id)
+        """An authorization outcome; `settled` is False while more are to come. A report the
+        order cannot take (it is past its payment, or the amount is not its total) is
+        refused and changes nothing."""
         kind = report.kind
-        if self.status.is_final:  # cancelled while the payment was in flight
+        if not self.status.is_final:  # else cancelled while the payment was in flight
+            action = (
+                "require payment action" if kind == "action_required" else "settle the payment of"
+            )
+            self._expect(_AWAITING_PAYMENT, action)
+            if kind == "authorized" and report.amount != self.total.amount:
+                raise InvalidTransition(
+                    f"authorized {Money(report.amount, self.currency)} "
+                    f"but the order totals {self.total}"
+                )
+        self.payment = replace(self.payment, intent_id=report.intent_id or self.payment.intent_id)
+        if self.status.is_final:
             return self._late_authorization(report)
         if kind == "action_required":
-            self._expect(_AWAITING_PAYMENT, "require payment action")
             self._pay(PaymentStatus.ACTION_REQUIRED, client_secret=report.client_secret)
             self.status = OrderStatus.PAYMENT_ACTION_REQUIRED
             outcome = self._record(ev.PaymentActionRequired())
             outcome.settled = False
             return outcome
-        self._expect(_AWAITING_PAYMENT, "settle the payment of")
         if kind == "authorized":
             self._pay(PaymentStatus.AUTHORIZED)
             self.authorized_at = now
@@ -188,8 +198,6 @@ class Order:
 
     def _authorize(self, amount: Money, review_threshold: int) -> cmd.Outcome:
         """Large orders go to review, others are confirmed."""
-        if amount != self.total:
-            raise InvalidTransition(f"authorized {amount} but the order totals {self.total}")
         self.authorized = amount.amount
         new: list[ev.DomainEvent] = [ev.PaymentAuthorized(amount=amount.amount)]
         if self.total.amount >= review_threshold:
@@ -210,6 +218,7 @@ class Order:
             effects.append(cmd.Void())
         elif self.payment.in_flight:
             effects.append(cmd.RequestVoid())
+        self.payment = replace(self.payment, client_secret=None)  # no 3-D Secure to finish
         cancelled = self._record(ev.OrderCancelled(reason=reason, by=by))
         return cancelled.then(cmd.Outcome(effects=effects))
 
