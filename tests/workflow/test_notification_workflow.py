@@ -259,3 +259,14 @@ async def test_channels_that_cannot_be_chosen_leave_email_which_every_customer_h
 
     assert result.status == "sent" and list(result.channels) == ["email"]
     assert harness.channels.delivered == [("send_email", "order_shipped")]
+
+
+async def test_channels_unchosen_for_the_whole_window_leave_email(harness: Harness) -> None:
+    harness.channels.enabled = ConnectionRefusedError("database down")
+    request = customer_request()
+    request.policy.window = timedelta(hours=1)
+
+    result = await harness.notify(request)
+
+    assert len(harness.channels.queries) > 5, "retried inside the window"
+    assert result.status == "sent" and list(result.channels) == ["email"]
