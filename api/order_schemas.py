@@ -130,6 +130,9 @@ class EventOut(BaseModel):
 
 class NotificationOut(BaseModel):
     event: str
+    occurrence: int = Field(
+        description="1 for the event's first time, 2 for its second (a second refund), …"
+    )
     channel: str
     status: str
     attempts: int

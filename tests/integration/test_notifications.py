@@ -258,6 +258,7 @@ async def test_every_event_sends_one_email_with_the_order_summary(
         ("sent", 1, None)
     }
     assert all(d["sent_at"] for d in deliveries)
+    assert {d["occurrence"] for d in deliveries} == {1}
 
 
 async def test_an_email_sent_while_smtp_is_down_arrives_once_it_is_back(
