@@ -37,6 +37,7 @@ from tests.workflow.fakes import Fakes
 from tests.workflow.harness import Harness, Order, running, skip_until_done, wait_status
 from workflows.contracts import CancelCommand, Decision, PaymentWebhook, RefundCommand, ShipCommand
 from workflows.maintenance import IdempotencyCleanupWorkflow
+from workflows.notification import event_notification_id
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -161,7 +162,7 @@ async def notification_gives_up(h: Harness, handle: Order) -> None:
     # test server skips time only while a timer is left before the sleep's target)
     await h.env.sleep(timedelta(hours=25))
     notification = h.env.client.get_workflow_handle(
-        f"notification-{order_id(handle)}-order_accepted-email"
+        event_notification_id(order_id(handle), "order_accepted", 1)
     )
     if (await notification.describe()).status == WorkflowExecutionStatus.RUNNING:
         raise AssertionError("the notification did not give up after its window")
@@ -254,7 +255,7 @@ async def record(name: str, env: WorkflowEnvironment) -> None:
             await asyncio.wait_for(payment.result(), timeout=30)
             kinds.append(("payment", payment))
             notification = client.get_workflow_handle(
-                f"notification-{order_id}-order_accepted-email"
+                event_notification_id(order_id, "order_accepted", 1)
             )
             kinds.append(("notification", notification))
         for kind, wf in kinds:
