@@ -63,6 +63,11 @@ def last_error(error: BaseException) -> str:
     return text
 
 
+CHOICE_IN_TASK = "channel-choice-in-task"
+"""Patch id: the channel choice runs as a local activity (a regular one cost every
+notification a round trip through the server and a workflow task)."""
+
+
 def _retries(policy: DeliveryPolicy) -> RetryPolicy:
     return RetryPolicy(
         initial_interval=policy.first_retry,
@@ -86,15 +91,8 @@ class NotificationWorkflow(AttentionMixin):
             names = list(OPERATOR_CHANNELS)
         else:
             try:
-                names = await workflow.execute_activity_method(
-                    ChannelChoice.enabled_channels,
-                    ChannelQuery(order_id=request.order_id, customer_id=request.customer_id),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    schedule_to_close_timeout=request.policy.window,
-                    retry_policy=_retries(request.policy),
-                    summary="choose the channels",
-                )
-            except ActivityError as error:
+                names = await self._choose(request)
+            except (ActivityError, ApplicationError) as error:  # a local one's comes bare
                 workflow.logger.warning("no channels chosen: %s", last_error(error))
                 names = [FALLBACK_CHANNEL]
         delivered = await asyncio.gather(
@@ -102,6 +100,33 @@ class NotificationWorkflow(AttentionMixin):
         )
         self.clear_attention()  # every channel is done: sent, or recorded failed
         return DeliveryResult.of_channels(dict(zip(names, delivered, strict=True)))
+
+    async def _choose(self, request: NotificationRequest) -> list[str]:
+        """The customer's channels, from the registry (activities/channels.py): a local
+        activity, in the workflow task that started the notification (one short query; its
+        retries past the first seconds wait on timers, inside the delivery window)."""
+        query = ChannelQuery(order_id=request.order_id, customer_id=request.customer_id)
+        if workflow.patched(CHOICE_IN_TASK):
+            choice = workflow.execute_local_activity_method(
+                ChannelChoice.enabled_channels,
+                query,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_retries(request.policy),
+                local_retry_threshold=timedelta(seconds=5),
+                summary="choose the channels",
+            )
+            try:  # a local activity's retries are bounded here, by a workflow timer
+                return await asyncio.wait_for(choice, request.policy.window.total_seconds())
+            except TimeoutError:
+                raise ApplicationError("no channels chosen within the delivery window") from None
+        return await workflow.execute_activity_method(
+            ChannelChoice.enabled_channels,
+            query,
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=request.policy.window,
+            retry_policy=_retries(request.policy),
+            summary="choose the channels",
+        )
 
     async def _deliver(self, request: NotificationRequest, *, alone: bool) -> DeliveryResult:
         """One channel: its sender, retried inside the delivery window."""
