@@ -19,12 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.payments import (
-        AuthorizeInput,
-        IntentCommand,
-        IntentResult,
-        PaymentActivities,
-    )
+    from activities.payments import AuthorizeInput, IntentCommand, IntentResult
     from domain.lifecycle import PaymentStatus
     from domain.payments import IntentStatus
     from workflows.attention import AttentionMixin
@@ -36,25 +31,12 @@ with workflow.unsafe.imports_passed_through():
         PaymentWebhook,
     )
     from workflows.names import CUSTOMER_ID, ORDER_TOTAL, PAYMENT_STATUS
-
-PROVIDER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-"""Outages (network, rate limits, 5xx) retry forever with backoff; refusals are
-non-retryable."""
-
+    from workflows.payment_steps import authorize, capture, reason, refresh, refund, void
 
 ACTION_POLL_FIRST = timedelta(seconds=2)
 ACTION_POLL_MAX = timedelta(minutes=1)
 """While the customer does 3-D Secure, the intent is also re-read on this backing-off poll:
 webhooks are prompts that can be late or lost (the local stand-in sends none for this step)."""
-
-
-def _reason(error: ActivityError) -> str:
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(error)
 
 
 @workflow.defn
@@ -85,10 +67,10 @@ class PaymentWorkflow(AttentionMixin):
     def command(self, command: PaymentCommand) -> None:
         self._commands.append(command)
 
-    @workflow.signal
-    def stripe_event(self, event: PaymentWebhook) -> None:
-        """A provider's webhook about this intent: a prompt to re-read it. The name is the
-        webhook route's (`api/routes/webhooks.py`) and is recorded in histories."""
+    @workflow.signal(name="stripe_event")  # the name histories recorded
+    def provider_event(self, event: PaymentWebhook) -> None:
+        """A provider's webhook about this intent (`api/routes/webhooks.py`): a prompt to
+        re-read it."""
         self._webhooks.append(event)
 
     @workflow.query
@@ -110,21 +92,17 @@ class PaymentWorkflow(AttentionMixin):
         inp = self._inp
         self._set_status(PaymentStatus.AUTHORIZING)
         try:
-            self._intent = await workflow.execute_activity_method(
-                PaymentActivities.authorize_payment,
+            self._intent = await authorize(
                 AuthorizeInput(
                     order_id=inp.order_id,
                     amount=inp.amount,
                     currency=inp.currency,
                     payment_method=inp.payment_method,
                     idempotency_key=self._key("authorize"),
-                ),
-                summary=f"authorize {inp.amount} {inp.currency} (manual capture)",
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=PROVIDER_RETRY,
+                )
             )
         except ActivityError as error:
-            await self._fail(_reason(error))
+            await self._fail(reason(error))
             return False
         if self._void_requested():  # the order was cancelled while we authorized
             return await self._void_on_request()
@@ -180,13 +158,7 @@ class PaymentWorkflow(AttentionMixin):
             if self._void_requested():
                 return True
             self._webhooks.clear()
-            self._intent = await workflow.execute_activity_method(
-                PaymentActivities.refresh_payment,
-                self._intent.intent_id,
-                summary="re-read the payment intent",
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=PROVIDER_RETRY,
-            )
+            self._intent = await refresh(self._intent.intent_id, "re-read the payment intent")
         return True
 
     async def _serve_commands(self) -> None:
@@ -203,7 +175,7 @@ class PaymentWorkflow(AttentionMixin):
                         PaymentReport(
                             kind="capture_failed",
                             intent_id=self._intent_id(),
-                            reason=_reason(error),
+                            reason=reason(error),
                         )
                     )
             elif command.kind == "void":
@@ -214,21 +186,14 @@ class PaymentWorkflow(AttentionMixin):
     async def _refund(self, amount: int) -> None:
         """Refund part of the captured amount; a refusal is reported, never fatal."""
         try:
-            await workflow.execute_activity_method(
-                PaymentActivities.refund_payment,
-                IntentCommand(
-                    intent_id=self._intent_id(),
-                    amount=amount,
-                    idempotency_key=self._key("refund"),
-                ),
-                summary=f"refund {amount}",
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=PROVIDER_RETRY,
+            key = self._key("refund")
+            await refund(
+                IntentCommand(intent_id=self._intent_id(), amount=amount, idempotency_key=key)
             )
         except ActivityError as error:
             await self._report(
                 PaymentReport(
-                    kind="refund_failed", intent_id=self._intent_id(), reason=_reason(error)
+                    kind="refund_failed", intent_id=self._intent_id(), reason=reason(error)
                 )
             )
             return
@@ -243,14 +208,9 @@ class PaymentWorkflow(AttentionMixin):
         )
 
     async def _capture(self, amount: int) -> None:
-        result = await workflow.execute_activity_method(
-            PaymentActivities.capture_payment,
-            IntentCommand(
-                intent_id=self._intent_id(), amount=amount, idempotency_key=self._key("capture")
-            ),
-            summary=f"capture {amount}",
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=PROVIDER_RETRY,
+        key = self._key("capture")
+        result = await capture(
+            IntentCommand(intent_id=self._intent_id(), amount=amount, idempotency_key=key)
         )
         self._captured = result.amount
         self._set_status(PaymentStatus.CAPTURED)
@@ -272,21 +232,14 @@ class PaymentWorkflow(AttentionMixin):
         """Release the authorization. An intent the provider already voided (an expired
         hold) counts as voided; any other final refusal is reported as `void_failed`."""
         try:
-            await workflow.execute_activity_method(
-                PaymentActivities.void_payment,
-                IntentCommand(
-                    intent_id=self._intent_id(), amount=0, idempotency_key=self._key("void")
-                ),
-                summary="void the authorization",
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=PROVIDER_RETRY,
-            )
+            key = self._key("void")
+            await void(IntentCommand(intent_id=self._intent_id(), amount=0, idempotency_key=key))
         except ActivityError as error:
             status = await self._current_status()
             if status != IntentStatus.VOIDED:
                 self._set_status(PaymentStatus.VOID_FAILED)
                 return PaymentReport(
-                    kind="void_failed", intent_id=self._intent_id(), reason=_reason(error)
+                    kind="void_failed", intent_id=self._intent_id(), reason=reason(error)
                 )
         self._set_status(PaymentStatus.VOIDED)
         return PaymentReport(kind="voided", intent_id=self._intent_id())
@@ -294,14 +247,10 @@ class PaymentWorkflow(AttentionMixin):
     async def _current_status(self) -> IntentStatus | None:
         """The intent's status as the provider tells it now; None when it will not say."""
         try:
-            intent = await workflow.execute_activity_method(
-                PaymentActivities.refresh_payment,
+            intent = await refresh(
                 self._intent_id(),
-                summary="re-read the payment intent after a refused void",
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1), maximum_attempts=10
-                ),
+                "re-read the payment intent after a refused void",
+                RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10),
             )
         except ActivityError:
             return None

@@ -68,7 +68,7 @@ async def stripe_webhook(
             handle = services.temporal.get_workflow_handle(payment_workflow_id(order_id))
             # Any failure rolls the record back: Stripe redelivers and we try again.
             await handle.signal(
-                PaymentWorkflow.stripe_event, PaymentWebhook(event_id=event_id, type=event_type)
+                PaymentWorkflow.provider_event, PaymentWebhook(event_id=event_id, type=event_type)
             )
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:

@@ -61,7 +61,7 @@ async def three_d_secure(h: Harness, handle: Order) -> None:
     h.fakes.intent_status = IntentStatus.AUTHORIZED
     payment = h.env.client.get_workflow_handle(f"payment-{handle.id.removeprefix('order-')}")
     await payment.signal(
-        PaymentWorkflow.stripe_event, PaymentWebhook(event_id="evt_1", type="payment_intent")
+        PaymentWorkflow.provider_event, PaymentWebhook(event_id="evt_1", type="payment_intent")
     )
     await wait_status(handle, "confirmed")
     await handle.execute_update(OrderWorkflow.cancel, CancelCommand(reason="changed my mind"))

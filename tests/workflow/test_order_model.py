@@ -409,7 +409,7 @@ async def run_sequence(h: Harness, plan: Plan) -> None:
                 (fakes.complete_action if step.passed else fakes.fail_action)(order_id)
             try:
                 await payment.signal(
-                    PaymentWorkflow.stripe_event,
+                    PaymentWorkflow.provider_event,
                     PaymentWebhook(event_id=f"evt_{uuid.uuid4().hex[:8]}", type="payment_intent"),
                 )
             except RPCError:
