@@ -3,7 +3,9 @@ its timeout, its retries and the summary operators read in the Temporal UI."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -22,6 +24,9 @@ non-retryable."""
 
 CALL_TIMEOUT = timedelta(seconds=30)
 
+A = TypeVar("A")
+R = TypeVar("R")
+
 
 def reason(error: ActivityError) -> str:
     """A failed call's explanation: the refusal's own message when there is one."""
@@ -29,54 +34,33 @@ def reason(error: ActivityError) -> str:
     return cause.message if isinstance(cause, ApplicationError) else str(error)
 
 
-async def authorize(inp: AuthorizeInput) -> IntentResult:
+async def _call(
+    fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str, retry: RetryPolicy = PROVIDER_RETRY
+) -> R:
     return await workflow.execute_activity_method(
-        PaymentActivities.authorize_payment,
-        inp,
-        summary=f"authorize {inp.amount} {inp.currency} (manual capture)",
-        start_to_close_timeout=CALL_TIMEOUT,
-        retry_policy=PROVIDER_RETRY,
+        fn, arg, summary=summary, start_to_close_timeout=CALL_TIMEOUT, retry_policy=retry
     )
+
+
+async def authorize(inp: AuthorizeInput) -> IntentResult:
+    summary = f"authorize {inp.amount} {inp.currency} (manual capture)"
+    return await _call(PaymentActivities.authorize_payment, inp, summary)
 
 
 async def capture(command: IntentCommand) -> IntentResult:
-    return await workflow.execute_activity_method(
-        PaymentActivities.capture_payment,
-        command,
-        summary=f"capture {command.amount}",
-        start_to_close_timeout=CALL_TIMEOUT,
-        retry_policy=PROVIDER_RETRY,
-    )
+    return await _call(PaymentActivities.capture_payment, command, f"capture {command.amount}")
 
 
 async def refund(command: IntentCommand) -> None:
-    await workflow.execute_activity_method(
-        PaymentActivities.refund_payment,
-        command,
-        summary=f"refund {command.amount}",
-        start_to_close_timeout=CALL_TIMEOUT,
-        retry_policy=PROVIDER_RETRY,
-    )
+    await _call(PaymentActivities.refund_payment, command, f"refund {command.amount}")
 
 
 async def void(command: IntentCommand) -> None:
-    await workflow.execute_activity_method(
-        PaymentActivities.void_payment,
-        command,
-        summary="void the authorization",
-        start_to_close_timeout=CALL_TIMEOUT,
-        retry_policy=PROVIDER_RETRY,
-    )
+    await _call(PaymentActivities.void_payment, command, "void the authorization")
 
 
 async def refresh(
     intent_id: str, summary: str, retry: RetryPolicy = PROVIDER_RETRY
 ) -> IntentResult:
     """Re-read the intent as the provider sees it now."""
-    return await workflow.execute_activity_method(
-        PaymentActivities.refresh_payment,
-        intent_id,
-        summary=summary,
-        start_to_close_timeout=CALL_TIMEOUT,
-        retry_policy=retry,
-    )
+    return await _call(PaymentActivities.refresh_payment, intent_id, summary, retry)
