@@ -150,6 +150,7 @@ class PaymentActivities:
 
     @activity.defn
     async def refresh_payment(self, intent_id: str) -> IntentResult:
-        """Re-read an intent (after a webhook) to act on its real status. Every failure is
-        retried: the intent exists, the workflow made it."""
-        return _result(await self._gateway.retrieve(intent_id))
+        """Re-read an intent (after a webhook) to act on its real status. Outages are
+        retried; a final refusal (the provider will not show it) is reported, so the
+        payment ends instead of retrying forever."""
+        return _result(await _final_refusals(self._gateway.retrieve(intent_id)))

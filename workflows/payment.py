@@ -141,11 +141,11 @@ class PaymentWorkflow(AttentionMixin):
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 voided = await self._void()
-                reason = "payment action timed out"
+                expired = "payment action timed out"
                 if voided.kind == "void_failed":
-                    reason += f"; the intent could not be voided: {voided.reason}"
+                    expired += f"; the intent could not be voided: {voided.reason}"
                 await self._report(
-                    PaymentReport(kind="expired", intent_id=self._intent_id(), reason=reason)
+                    PaymentReport(kind="expired", intent_id=self._intent_id(), reason=expired)
                 )
                 return False
             try:
@@ -158,7 +158,15 @@ class PaymentWorkflow(AttentionMixin):
             if self._void_requested():
                 return True
             self._webhooks.clear()
-            self._intent = await refresh(self._intent.intent_id, "re-read the payment intent")
+            try:
+                self._intent = await refresh(self._intent.intent_id, "re-read the payment intent")
+            except ActivityError as error:  # the provider refuses to show it, for good
+                why = f"the payment intent cannot be read: {reason(error)}"
+                voided = await self._void()  # whatever it became, release it
+                if voided.kind == "void_failed":
+                    why += f"; nor voided: {voided.reason}"
+                await self._fail(why)
+                return False
         return True
 
     async def _serve_commands(self) -> None:

@@ -35,6 +35,8 @@ class Provider(Fakes):
     canceled_when_refused: bool = False
     """What a re-read of a refused intent says: voided already (an expired hold)."""
     refuse_record_status: str | None = None
+    refuse_retrieve: bool = False
+    """The provider will not show the intent any more (a final refusal, not an outage)."""
     refund_gate: asyncio.Event | None = None
     """While set, a refund waits for the event before the provider answers."""
     refunding: asyncio.Event = field(default_factory=asyncio.Event)
@@ -52,6 +54,8 @@ class Provider(Fakes):
         return IntentState(id=intent_id, status=IntentStatus.VOIDED, amount=0, currency="EUR")
 
     async def retrieve(self, intent_id: str) -> IntentState:
+        if self.refuse_retrieve:
+            raise PaymentRefused("No such payment_intent")
         status = IntentStatus.VOIDED if self.canceled_when_refused else self.intent_status
         return IntentState(id=intent_id, status=status, amount=0, currency="EUR")
 
@@ -313,6 +317,23 @@ async def test_three_d_secure_expiring_with_the_void_refused_still_cancels(
     result = await skip_until_done(harness, handle, timedelta(minutes=31))
 
     assert result.status == "cancelled"
+    assert provider.stock["TSHIRT"] == 10
+
+
+async def test_an_intent_the_provider_refuses_to_show_during_3ds_ends_the_payment(
+    harness: Harness, provider: Provider
+) -> None:
+    provider.intent_status = IntentStatus.ACTION_REQUIRED
+    provider.refuse_retrieve = True
+    handle, _ = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "payment_action_required")
+
+    result = await skip_until_done(harness, handle, timedelta(minutes=1))  # the first poll
+
+    assert result.status == "payment_failed"
+    [failed] = [e for r in provider.records for e in r.timeline if e.type == "payment_failed"]
+    assert "cannot be read" in str(failed.data["reason"])
+    assert ("void", f"payment-{result.order_id}:void:1") in provider.gateway_calls
     assert provider.stock["TSHIRT"] == 10
 
 
