@@ -29,10 +29,14 @@ class DomainError(Exception):
     """Base of every refusal the business rules make."""
 
     code = "domain-error"
+    about_skus = ""
+    """For a refusal about skus: the words its message starts with when none is given."""
 
     def __init__(self, message: str = "", skus: list[str] | None = None) -> None:
-        super().__init__(message or self.code)
         self.skus = list(skus or [])
+        if not message and self.about_skus:
+            message = f"{self.about_skus}: {', '.join(self.skus)}"
+        super().__init__(message or self.code)
 
     @staticmethod
     def from_code(code: str | None) -> type[DomainError] | None:
@@ -62,18 +66,14 @@ class UnknownProduct(InvalidOrder):
     """A line names a sku that is not in the catalogue."""
 
     code = "unknown-product"
-
-    def __init__(self, message: str = "", skus: list[str] | None = None) -> None:
-        super().__init__(message or f"unknown sku: {', '.join(skus or [])}", skus)
+    about_skus = "unknown sku"
 
 
 class OutOfStock(DomainError):
     """Some line asks for more than the unreserved stock."""
 
     code = "out-of-stock"
-
-    def __init__(self, message: str = "", skus: list[str] | None = None) -> None:
-        super().__init__(message or f"out of stock: {', '.join(skus or [])}", skus)
+    about_skus = "out of stock"
 
 
 class InvalidTransition(DomainError):
