@@ -1,5 +1,6 @@
-"""PostgreSQL tables: users, catalogue and stock, reservations, the orders read model,
-the order timeline and notification deliveries. Alembic migrations are generated from here."""
+"""PostgreSQL tables: users, catalogue and stock, reservations and stock moves, the orders
+read model, the order timeline and notification deliveries. Alembic migrations are generated
+from here."""
 
 from __future__ import annotations
 
@@ -78,6 +79,22 @@ reservations = Table(
     *_timestamps(),
     CheckConstraint("status in ('reserved', 'released', 'committed')", name="status"),
 )
+"""`quantity` is what the order still holds: partial moves (`stock_moves`) lower it, down to
+0; `status` turns `released` or `committed` when the rest is given back or shipped whole."""
+
+stock_moves = Table(
+    "stock_moves",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("lines", JSONB, nullable=False),
+    Column("units", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind in ('release', 'commit', 'restock')", name="kind"),
+)
+"""Some units of an order moved once per key (a shipment's commit, an edit's release, a
+return's restock): `lines` and `units` are what actually moved, which a repeat answers."""
 
 orders = Table(
     "orders",
@@ -96,6 +113,8 @@ orders = Table(
     Column("captured", BigInteger, nullable=False, server_default="0"),
     Column("refunded", BigInteger, nullable=False, server_default="0"),
     Column("shipment", JSONB),
+    Column("shipments", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("returns", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("version", Integer, nullable=False, server_default="0"),
     Column("decided_at", BigInteger, nullable=False, server_default="0"),
     *_timestamps(),
@@ -112,6 +131,8 @@ order_events = Table(
     Column("type", String(64), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # who caused it (activities/records.py `ActorRecord`); rows from before actors: the system
+    Column("actor", JSONB, nullable=False, server_default=text("""'{"type": "system"}'::jsonb""")),
 )
 
 idempotency_keys = Table(
