@@ -68,6 +68,7 @@ def _save_statement() -> Any:
             column("type", String),
             column("at", DateTime(timezone=True)),
             column("data", JSONB),
+            column("actor", JSONB),
         )
         .render_derived(with_types=True)
     )
@@ -78,6 +79,7 @@ def _save_statement() -> Any:
             entries.c.type,
             entries.c.at,
             entries.c.data,
+            entries.c.actor,
         )
         .select_from(entries)
         .where(exists(select(saved.c.id)))
@@ -91,20 +93,34 @@ def _save_statement() -> Any:
         )
         .cte("phantoms")
     )
-    timeline = insert(order_events).from_select(["order_id", "seq", "type", "at", "data"], events)
+    written = ["type", "at", "data", "actor"]
+    timeline = insert(order_events).from_select(["order_id", "seq", *written], events)
     return timeline.on_conflict_do_update(
         index_elements=[order_events.c.order_id, order_events.c.seq],
-        set_={
-            "type": timeline.excluded.type,
-            "at": timeline.excluded.at,
-            "data": timeline.excluded.data,
-        },
+        set_={name: timeline.excluded[name] for name in written},
     ).add_cte(saved, phantoms)
 
 
 SAVE = _save_statement()
 GET = select(orders).where(orders.c.id == bindparam("order"))
 """Every status poll reads this: built once, bound per call."""
+
+JSON_COLUMNS = frozenset(c.name for c in orders.c if isinstance(c.type, JSONB))
+
+
+def _row(record: OrderRecord) -> dict[str, Any]:
+    """The record's values for `SAVE`: JSONB columns as JSON (the datetimes inside shipments
+    and returns become ISO text, as they read back), the others as their Python types."""
+    row = record.model_dump()
+    as_json = record.model_dump(mode="json", include=set(JSON_COLUMNS))
+    return row | {name: as_json[name] for name in JSON_COLUMNS if name in as_json}
+
+
+def _entry(entry: TimelineEntry) -> dict[str, Any]:
+    """A timeline entry for `SAVE`; a system actor is stored as the column's default."""
+    dumped = entry.model_dump(mode="json")
+    dumped["actor"] = entry.actor.model_dump(mode="json", exclude_none=True)
+    return dumped
 
 
 class OrderStore:
@@ -116,9 +132,9 @@ class OrderStore:
     async def save(self, record: OrderRecord, timeline: list[TimelineEntry]) -> None:
         """Raises `Unstorable` when the database refuses the data itself (a value its column
         cannot hold, text UTF-8 cannot encode, a broken constraint): a retry would too."""
-        row = record.model_dump()
+        row = _row(record)
         row["event_order_id"] = record.id
-        row["timeline"] = [entry.model_dump(mode="json") for entry in timeline]
+        row["timeline"] = [_entry(entry) for entry in timeline]
         try:
             async with self._engine.connect() as conn:
                 await conn.execute(SAVE, row)

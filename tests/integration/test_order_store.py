@@ -9,7 +9,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from activities.records import LineRecord, OrderRecord, TimelineEntry
+from activities.records import (
+    ActorRecord,
+    LineRecord,
+    OrderRecord,
+    ReturnRecord,
+    ShipmentRecord,
+    TimelineEntry,
+    UnitsRecord,
+)
 from adapters.order_store import OrderStore
 from adapters.tables import order_events, orders
 from tests.integration.helpers import insert_customer
@@ -126,3 +134,87 @@ async def test_a_later_decision_replaces_a_phantom_transition_and_its_timeline(
         (5, "order_confirmed"),
         (6, "order_shipped"),
     ]
+
+
+def split_and_returned(order_id: str, customer_id: str) -> OrderRecord:
+    """Two mugs shipped in two parcels, the first delivered, one mug returned."""
+    mugs = LineRecord(
+        sku="MUG", name="Mug", quantity=2, unit_price=2500, total=5000, shipped=2, returned=1
+    )
+    parcels = [
+        ShipmentRecord(
+            id=f"S-{n}",
+            carrier="DHL",
+            tracking_number=str(n),
+            lines=[UnitsRecord(sku="MUG", quantity=1)],
+            shipped_at=T0 + timedelta(hours=n),
+            delivered_at=T0 + timedelta(days=1) if n == 1 else None,
+        )
+        for n in (1, 2)
+    ]
+    returned = ReturnRecord(
+        id="R-1",
+        status="received",
+        lines=[UnitsRecord(sku="MUG", quantity=1)],
+        reason="chipped",
+        refund=2500,
+        requested_at=T0 + timedelta(days=2),
+        resolved_at=T0 + timedelta(days=3),
+    )
+    return record(order_id, customer_id, "partially_shipped", 4).model_copy(
+        update={
+            "total": 5000,
+            "lines": [mugs],
+            "shipment": {"carrier": "DHL", "tracking_number": "2"},
+            "shipments": parcels,
+            "returns": [returned],
+        }
+    )
+
+
+async def test_shipments_returns_and_actors_read_back_as_written(engine: AsyncEngine) -> None:
+    store, order_id = OrderStore(engine), uuid.uuid4().hex[:12]
+    customer_id = await a_customer(engine)
+    written = split_and_returned(order_id, customer_id)
+    timeline = [
+        entry(3, "order_shipped").model_copy(
+            update={"actor": ActorRecord(type="operator", id="usr_op")}
+        ),
+        entry(4, "return_requested").model_copy(
+            update={"actor": ActorRecord(type="customer", id=customer_id)}
+        ),
+    ]
+
+    await store.save(written, timeline)
+
+    got = await store.get(order_id)
+    assert got is not None
+    assert OrderRecord.model_validate(got) == written
+    paged = await store.page(limit=10, customer_id=customer_id)
+    assert [OrderRecord.model_validate(row) for row in paged] == [written]
+    assert await store.timeline(order_id) == timeline
+
+
+async def test_a_system_event_and_one_written_before_actors_read_back_as_the_systems(
+    engine: AsyncEngine,
+) -> None:
+    store, order_id = OrderStore(engine), uuid.uuid4().hex[:12]
+    await store.save(
+        record(order_id, await a_customer(engine), "accepted", 1), [entry(1, "order_accepted")]
+    )
+    async with engine.begin() as conn:
+        await conn.execute(  # as rows were before the column existed
+            order_events.insert().values(
+                order_id=order_id, seq=2, type="order_confirmed", at=T0, data={}
+            )
+        )
+        actors = (
+            await conn.execute(
+                select(order_events.c.actor)
+                .where(order_events.c.order_id == order_id)
+                .order_by(order_events.c.seq)
+            )
+        ).scalars()
+        assert list(actors) == [{"type": "system"}, {"type": "system"}]
+
+    assert [e.actor for e in await store.timeline(order_id)] == [ActorRecord(), ActorRecord()]
