@@ -58,6 +58,7 @@ async def build(client: Client, settings: Settings) -> Worker:
             acts.reserve_stock,
             acts.release_stock,
             acts.commit_stock,
+            acts.move_stock,
             acts.record_order,
             maintenance.delete_expired_idempotency_keys,
         ],

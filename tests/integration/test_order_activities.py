@@ -21,6 +21,7 @@ from activities.orders import (
     ReserveStockInput,
     ReserveStockResult,
     StockInput,
+    StockMoveInput,
 )
 from activities.records import OrderRecord
 from adapters.inventory_store import InventoryStore
@@ -112,6 +113,27 @@ async def test_released_stock_returns_once_and_committed_stock_leaves(
     assert await env.run(activities.release_stock, StockInput(order_id=cancelled)) == 0
     assert await env.run(activities.commit_stock, StockInput(order_id=shipped)) == 1
     assert await env.run(activities.commit_stock, StockInput(order_id=shipped)) == 0
+    assert await stock(engine, mug) == (4, 0)
+
+
+async def test_a_stock_move_happens_once_per_key(
+    engine: AsyncEngine, activities: OrderActivities
+) -> None:
+    mug = await a_product(engine, on_hand=5)
+    order_id = an_order_id()
+    env = ActivityEnvironment()
+    await env.run(activities.reserve_stock, reserve(order_id, {mug: 3}))
+    shipment = StockMoveInput(
+        order_id=order_id, key="S-1", kind="commit", lines=[LineRequest(sku=mug, quantity=2)]
+    )
+    returned = StockMoveInput(
+        order_id=order_id, key="R-1", kind="restock", lines=[LineRequest(sku=mug, quantity=1)]
+    )
+
+    assert await env.run(activities.move_stock, shipment) == 2
+    assert await env.run(activities.move_stock, shipment) == 2
+    assert await env.run(activities.move_stock, returned) == 1
+    assert await env.run(activities.release_stock, StockInput(order_id=order_id)) == 1
     assert await stock(engine, mug) == (4, 0)
 
 
