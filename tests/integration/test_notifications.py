@@ -42,7 +42,13 @@ from devstack.mailbox import read_mailbox, wait_for_mail
 from devstack.services import free_port, start_smtp_sink
 from devstack.smtp_sink import MailDirHandler
 from tests.integration.conftest import RealParts
-from tests.integration.helpers import insert_customer, operator
+from tests.integration.helpers import (
+    customer,
+    insert_customer,
+    operator,
+    order_body,
+    wait_for_status,
+)
 from workers import notifications as notifications_worker
 from workflows.notification import NotificationWorkflow, notification_id
 
@@ -479,3 +485,46 @@ async def test_sms_goes_through_the_provider_and_a_customer_without_phone_fails_
     state = await row(engine, without_phone, "order_shipped", "sms")
     assert state["status"] == "failed" and state["attempts"] == 1
     assert state["last_error"] == f"NoPhoneNumber: customer cus_{without_phone} has no phone"
+
+
+async def test_two_partial_refunds_through_the_api_send_two_emails(
+    api: httpx.AsyncClient, real_parts: RealParts
+) -> None:
+    """The whole stack: each refund the order issues is its own notification (occurrence 1
+    and 2), so the customer gets one email per refund, each with its own amount."""
+    owner, op = await customer(api), await operator(api)
+    placed = await api.post("/v1/orders", json=order_body({"TSHIRT-BLUE-M": 2}), headers=owner)
+    order_id = placed.json()["id"]
+    await wait_for_status(api, owner, order_id, "confirmed")
+    shipped = await api.post(
+        f"/v1/orders/{order_id}/shipments",
+        headers=op,
+        json={"carrier": "DHL", "tracking_number": "JD014600006281"},
+    )
+    assert shipped.status_code == 200, shipped.text
+
+    for amount, reason in ((1500, "late"), (1000, "scratched")):
+        refunded = await api.post(
+            f"/v1/orders/{order_id}/refunds",
+            headers=op,
+            json={"amount": {"amount": amount, "currency": "EUR"}, "reason": reason},
+        )
+        assert refunded.status_code == 200, refunded.text
+
+    def refund_mail(occurrence: int) -> Callable[[EmailMessage], bool]:
+        suffix = "" if occurrence == 1 else f".{occurrence}"
+        wanted = f"<{order_id}.refund_issued.email{suffix}@"
+        return lambda m: str(m["Message-ID"]).strip().startswith(wanted)
+
+    first = await wait_for_mail(real_parts.mail_dir, refund_mail(1), timeout=30)
+    second = await wait_for_mail(real_parts.mail_dir, refund_mail(2), timeout=30)
+    assert str(first["Subject"]) == f"Refund of 15.00 EUR for order {order_id}"
+    assert str(second["Subject"]) == f"Refund of 10.00 EUR for order {order_id}"
+    assert "(late)" in text_of(first)[0] and "(scratched)" in text_of(second)[0]
+    assert "Refunded: 10.00 EUR (25.00 EUR in total)" in text_of(second)[0]
+    refunds = [m for m in mail_for(real_parts.mail_dir, order_id) if "Refund" in m["Subject"]]
+    assert len(refunds) == 2
+
+    listed = await api.get(f"/v1/orders/{order_id}/notifications", headers=op)
+    emails = [d for d in listed.json() if d["event"] == "refund_issued" and d["channel"] == "email"]
+    assert sorted(d["occurrence"] for d in emails) == [1, 2]
