@@ -6,7 +6,7 @@ nor the workflow that names them import an adapter."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -56,6 +56,17 @@ class StockInput(BaseModel):
     order_id: str
 
 
+class StockMoveInput(BaseModel):
+    """Some units of an order's lines: `release` (reserved back to free), `commit` (reserved
+    units shipped) or `restock` (returned units back on hand). `key` names the move within
+    the order, so a retry moves nothing twice."""
+
+    order_id: str
+    key: str
+    kind: Literal["release", "commit", "restock"]
+    lines: list[LineRequest]
+
+
 class RecordOrderInput(BaseModel):
     record: OrderRecord
     timeline: list[TimelineEntry]
@@ -74,6 +85,11 @@ class Inventory(Protocol):
 
     async def commit(self, order_id: str) -> int:
         """The order shipped: its reserved units leave; returns how many."""
+        ...
+
+    async def move(self, order_id: str, key: str, kind: str, lines: list[tuple[str, int]]) -> int:
+        """Release, commit or restock some units once per (order, key); returns how many
+        moved (the same number again for a repeated key)."""
         ...
 
 
@@ -112,6 +128,15 @@ class OrderActivities:
     @activity.defn
     async def commit_stock(self, inp: StockInput) -> int:
         return await self._inventory.commit(inp.order_id)
+
+    @activity.defn
+    async def move_stock(self, inp: StockMoveInput) -> int:
+        """Release, commit or restock some units of the order's lines, once per key."""
+        lines = [(line.sku, line.quantity) for line in inp.lines]
+        try:
+            return await self._inventory.move(inp.order_id, inp.key, inp.kind, lines)
+        except Unstorable as error:
+            raise _refused(error) from error
 
     @activity.defn
     async def record_order(self, inp: RecordOrderInput) -> None:

@@ -6,6 +6,7 @@ each other."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -14,8 +15,52 @@ class LineRecord(BaseModel):
     sku: str
     name: str
     quantity: int
+    """Units the order holds now (edits lower it; never below `shipped`)."""
     unit_price: int
     total: int
+    shipped: int = 0
+    returned: int = 0
+    """Units received back by returns."""
+
+
+class UnitsRecord(BaseModel):
+    """Some units of one line (a shipment's, a return's, an edit's)."""
+
+    sku: str
+    quantity: int
+
+
+class ShipmentRecord(BaseModel):
+    id: str
+    carrier: str
+    tracking_number: str
+    lines: list[UnitsRecord]
+    shipped_at: datetime
+    delivered_at: datetime | None = None
+
+
+class ReturnRecord(BaseModel):
+    """A return (RMA): `requested`, then `received`, `rejected` or `expired`."""
+
+    id: str
+    status: str
+    lines: list[UnitsRecord]
+    reason: str
+    refund: int = 0
+    """Minor units refunded when it was received."""
+    restock: bool = True
+    requested_at: datetime
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+    """Why it was rejected (or expired)."""
+
+
+class ActorRecord(BaseModel):
+    """Who caused a timeline event: `customer`, `operator`, `system` or `stripe`, and the
+    user's id where there is one."""
+
+    type: str = "system"
+    id: str | None = None
 
 
 class OrderRecord(BaseModel):
@@ -35,6 +80,9 @@ class OrderRecord(BaseModel):
     captured: int = 0
     refunded: int = 0
     shipment: dict[str, str] | None = None
+    """The latest shipment's carrier and tracking number (kept for older clients)."""
+    shipments: list[ShipmentRecord] = []
+    returns: list[ReturnRecord] = []
     version: int
     decided_at: int = 0
     """The workflow history's length when the transition was decided (see `SAVE`)."""
@@ -48,4 +96,5 @@ class TimelineEntry(BaseModel):
     seq: int
     type: str
     at: datetime
-    data: dict[str, str | int | None]
+    actor: ActorRecord = ActorRecord()
+    data: dict[str, Any]

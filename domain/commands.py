@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from domain.errors import InvalidTransition, NotCancellable, UnstorableText
 from domain.text import unstorable
+from domain.values import SYSTEM, Actor, Units
 
 if TYPE_CHECKING:
     from domain.events import DomainEvent
@@ -28,6 +29,7 @@ class Command:
     """A request from a customer or an operator; `verb` names it in refusals."""
 
     verb: ClassVar[str] = "change"
+    actor: Actor = field(default=SYSTEM, kw_only=True)
 
     def refusal(self, status: str) -> InvalidTransition:
         """Why the order's status does not take this command."""
@@ -37,6 +39,8 @@ class Command:
         """Free text reaches the database: refuse what it may not store (domain/text.py).
         `reason` may span lines; names and numbers may not."""
         for name, value in vars(self).items():
+            if name == "lines" and value:
+                value = " ".join(sku for sku, _ in value)
             if isinstance(value, str) and (char := unstorable(value, multiline=name == "reason")):
                 raise UnstorableText(f"{name} holds {char}, which is not stored")
 
@@ -67,13 +71,48 @@ class Reject(Command):
 class Ship(Command):
     carrier: str = ""
     tracking_number: str = ""
+    lines: Units | None = None
+    """None ships every unshipped unit."""
     verb: ClassVar[str] = "ship"
 
 
 @dataclass(frozen=True)
 class Deliver(Command):
     reason: str = ""
+    shipment_id: str | None = None
+    """None delivers every shipment."""
     verb: ClassVar[str] = "deliver"
+
+
+@dataclass(frozen=True)
+class Edit(Command):
+    """Lower quantities (0 removes the line); before the first shipment by the owner or an
+    operator, after it by an operator for units not shipped (their amount is refunded)."""
+
+    lines: Units = ()
+    reason: str = ""
+    verb: ClassVar[str] = "edit"
+
+
+@dataclass(frozen=True)
+class OpenReturn(Command):
+    lines: Units = ()
+    reason: str = ""
+    verb: ClassVar[str] = "return units of"
+
+
+@dataclass(frozen=True)
+class ReceiveReturn(Command):
+    return_id: str = ""
+    restock: bool = True
+    verb: ClassVar[str] = "receive a return of"
+
+
+@dataclass(frozen=True)
+class RejectReturn(Command):
+    return_id: str = ""
+    reason: str = ""
+    verb: ClassVar[str] = "reject a return of"
 
 
 @dataclass(frozen=True)
@@ -119,12 +158,28 @@ class Audience(StrEnum):
 
 @dataclass(frozen=True)
 class ReleaseStock:
-    """Give the reserved units back; the result is how many."""
+    """Give reserved units back: `lines`, or every unit still reserved when None; the
+    result is how many. `key` names a partial move, so a retry moves nothing twice."""
+
+    lines: Units | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)
 class CommitStock:
-    """The reserved units left with the shipment; the result is how many."""
+    """Reserved units left with a shipment: `lines`, or every unit still reserved when
+    None; the result is how many."""
+
+    lines: Units | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Restock:
+    """Returned units are back on hand; the result is how many."""
+
+    lines: Units
+    key: str
 
 
 @dataclass(frozen=True)
@@ -153,6 +208,9 @@ class Refund:
 
     amount: int
     reason: str
+    then: Command | None = None
+    """What the refund is for (an edit's cancelled units, a return received): applied
+    once it is refunded."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +223,7 @@ class Notify:
     occurrence: int = 1
 
 
-Effect = ReleaseStock | CommitStock | Capture | Void | RequestVoid | Refund | Notify
+Effect = ReleaseStock | CommitStock | Restock | Capture | Void | RequestVoid | Refund | Notify
 
 
 @dataclass

@@ -4,10 +4,17 @@
     ├── InvalidOrder            lines or address the order cannot be placed with
     │   ├── CurrencyMismatch    money in two currencies added or compared
     │   ├── UnstorableText      text with NUL, control characters or lone surrogates
-    │   └── UnknownProduct      a line names a sku the catalogue does not have
+    │   ├── UnknownProduct      a line names a sku the catalogue does not have
+    │   ├── UnknownLine         a command's line names a sku the order does not have
+    │   ├── TooManyUnits        ship or return more units than are left to
+    │   └── InvalidEdit         an edit that raises a quantity or leaves nothing
     ├── OutOfStock              not enough unreserved stock
     ├── InvalidTransition       the order's status does not allow the command
-    │   └── NotCancellable      cancel after shipment or in a final status
+    │   ├── NotCancellable      cancel after shipment or in a final status
+    │   └── ReturnWindowClosed  a return asked for after the return window
+    ├── NotFound                a shipment or return the order does not have
+    │   ├── UnknownShipment
+    │   └── UnknownReturn
     ├── RefundTooLarge          more than the captured amount not yet refunded
     ├── IdempotencyKeyReused    a command's key came back with another request
     └── PaymentRefused          the payment provider finally refused an operation
@@ -69,6 +76,26 @@ class UnknownProduct(InvalidOrder):
     about_skus = "unknown sku"
 
 
+class UnknownLine(InvalidOrder):
+    """A command's line names a sku that is not on the order."""
+
+    code = "unknown-line"
+    about_skus = "not on the order"
+
+
+class TooManyUnits(InvalidOrder):
+    """More units than are left to ship, or to return."""
+
+    code = "too-many-units"
+    about_skus = "more units than are left"
+
+
+class InvalidEdit(InvalidOrder):
+    """An edit may only lower quantities, and must leave something to ship."""
+
+    code = "invalid-edit"
+
+
 class OutOfStock(DomainError):
     """Some line asks for more than the unreserved stock."""
 
@@ -86,6 +113,26 @@ class NotCancellable(InvalidTransition):
     """The order is shipped or already final."""
 
     code = "not-cancellable"
+
+
+class ReturnWindowClosed(InvalidTransition):
+    """Returns are taken only within the return window after delivery."""
+
+    code = "return-window-closed"
+
+
+class NotFound(DomainError):
+    """The order has no such part."""
+
+    code = "not-found"
+
+
+class UnknownShipment(NotFound):
+    code = "unknown-shipment"
+
+
+class UnknownReturn(NotFound):
+    code = "unknown-return"
 
 
 class RefundTooLarge(DomainError):

@@ -6,8 +6,10 @@ it, the notification event it starts (`notify`; docs/orders.md, "Notifications")
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
+
+from domain.values import SYSTEM, Actor
 
 
 @dataclass(frozen=True)
@@ -17,10 +19,14 @@ class DomainEvent:
     name: ClassVar[str] = "event"
     notify: ClassVar[str | None] = None
     """The customer notification this event triggers, if any."""
+    actor: Actor = field(default=SYSTEM, kw_only=True, compare=False)
+    """Who caused it (the aggregate stamps it when it records the event)."""
 
     def data(self) -> dict[str, Any]:
-        """The event's fields as JSON-ready data for the timeline."""
-        return asdict(self)
+        """The event's fields as JSON-ready data for the timeline (its actor apart)."""
+        data = asdict(self)
+        del data["actor"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,85 @@ class PaymentFailed(DomainEvent):
 
 @dataclass(frozen=True)
 class OrderShipped(DomainEvent):
+    """One shipment left (S-1 is the first; the first captures the payment)."""
+
     name: ClassVar[str] = "order_shipped"
     notify: ClassVar[str | None] = "order_shipped"
     carrier: str
     tracking_number: str
+    shipment_id: str = "S-1"
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ShipmentDelivered(DomainEvent):
+    """One shipment arrived while others are still on their way (or not shipped yet)."""
+
+    name: ClassVar[str] = "shipment_delivered"
+    shipment_id: str
+
+
+@dataclass(frozen=True)
+class OrderUpdated(DomainEvent):
+    """Quantities lowered or lines removed; `lines` are the changed lines, new quantities."""
+
+    name: ClassVar[str] = "order_updated"
+    notify: ClassVar[str | None] = "order_updated"
+    lines: list[dict[str, Any]]
+    total: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ReturnRequested(DomainEvent):
+    name: ClassVar[str] = "return_requested"
+    notify: ClassVar[str | None] = "return_requested"
+    return_id: str
+    lines: list[dict[str, Any]]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReturnReceived(DomainEvent):
+    name: ClassVar[str] = "return_received"
+    notify: ClassVar[str | None] = "return_received"
+    return_id: str
+    refund: int
+    restock: bool
+
+
+@dataclass(frozen=True)
+class ReturnRejected(DomainEvent):
+    name: ClassVar[str] = "return_rejected"
+    notify: ClassVar[str | None] = "return_rejected"
+    return_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReturnExpired(DomainEvent):
+    """Not received within the return's receive timeout."""
+
+    name: ClassVar[str] = "return_expired"
+    return_id: str
+
+
+@dataclass(frozen=True)
+class StockRestocked(DomainEvent):
+    """Returned units are back on hand."""
+
+    name: ClassVar[str] = "stock_restocked"
+    units: int
+
+
+@dataclass(frozen=True)
+class RefundRefused(DomainEvent):
+    """The provider refused for good a refund the system asked for (units it cancelled):
+    the units stay cancelled and an operator refunds by hand."""
+
+    name: ClassVar[str] = "refund_refused"
+    amount: int
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain import commands as cmd
@@ -24,6 +24,7 @@ class OrderStatus(StrEnum):
     PAYMENT_ACTION_REQUIRED = "payment_action_required"
     UNDER_REVIEW = "under_review"
     CONFIRMED = "confirmed"
+    PARTIALLY_SHIPPED = "partially_shipped"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
     PAYMENT_FAILED = "payment_failed"
@@ -86,9 +87,23 @@ class OnTimeout(StrEnum):
     CANCEL = "cancel"
     """Cancel by the system and compensate (release stock, void the authorization)."""
     DELIVER = "deliver"
-    """Take the shipment as delivered."""
+    """Take each shipment as delivered, its own timer after it shipped."""
+    CANCEL_UNSHIPPED = "cancel_unshipped"
+    """Cancel the units not shipped yet by the system, and refund them."""
     CLOSE = "close"
-    """End the process: no refund is taken any more."""
+    """Close the return window: no return or refund is taken any more; the process ends
+    once no return is open."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the order stops waiting for something: its status's timer (`status`), one
+    shipment's automatic delivery (`delivery`, `ref` the shipment) or one return's expiry
+    (`return`, `ref` the return)."""
+
+    at: datetime
+    kind: str
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,17 +146,23 @@ STAGES: dict[OrderStatus, Stage] = {
         waiting="waiting for the customer's 3-D Secure",
     ),
     OrderStatus.UNDER_REVIEW: Stage(
-        frozenset({cmd.Cancel, cmd.Approve, cmd.Reject}),
+        frozenset({cmd.Cancel, cmd.Approve, cmd.Reject, cmd.Edit}),
         timer="review_timeout",
         on_timeout=OnTimeout.CANCEL,
         waiting="waiting for operator review",
     ),
     OrderStatus.CONFIRMED: Stage(
-        frozenset({cmd.Cancel, cmd.Ship}),
+        frozenset({cmd.Cancel, cmd.Ship, cmd.Edit}),
         timer="fulfillment_timeout",
         on_timeout=OnTimeout.CANCEL,
         waiting="waiting for shipment",
         from_authorization=True,
+    ),
+    OrderStatus.PARTIALLY_SHIPPED: Stage(
+        frozenset({cmd.Ship, cmd.Deliver, cmd.Edit, cmd.IssueRefund}),
+        timer="fulfillment_timeout",
+        on_timeout=OnTimeout.CANCEL_UNSHIPPED,
+        waiting="waiting for the rest to ship (from the latest shipment)",
     ),
     OrderStatus.SHIPPED: Stage(
         frozenset({cmd.Deliver, cmd.IssueRefund}),
@@ -150,10 +171,10 @@ STAGES: dict[OrderStatus, Stage] = {
         waiting="waiting for delivery",
     ),
     OrderStatus.DELIVERED: Stage(
-        frozenset({cmd.IssueRefund}),
+        frozenset({cmd.IssueRefund, cmd.OpenReturn, cmd.ReceiveReturn, cmd.RejectReturn}),
         timer="refund_window",
         on_timeout=OnTimeout.CLOSE,
-        waiting="taking refunds",
+        waiting="taking returns and refunds",
     ),
     OrderStatus.PAYMENT_FAILED: Stage(),
     OrderStatus.CANCELLED: Stage(),

@@ -23,7 +23,10 @@ class Policy:
     delivery_timeout: timedelta = timedelta(days=30)
     """A shipment not confirmed delivered by then is taken as delivered."""
     refund_window: timedelta = timedelta(days=30)
-    """How long a delivered order still takes refunds before its process ends."""
+    """The return window (setting `RETURN_WINDOW`): how long a delivered order still takes
+    returns and refunds before its process ends."""
+    return_receive_timeout: timedelta = timedelta(days=30)
+    """A return not received by then expires."""
 
 
 DEFAULTS = Policy()

@@ -4,6 +4,8 @@ limits a line keeps to."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 
 from domain.errors import CurrencyMismatch, InvalidOrder, UnstorableText
 from domain.money import Money
@@ -45,10 +47,61 @@ class Address:
                 raise UnstorableText(f"shipping_address.{name} holds {char}, which is not stored")
 
 
+Units = tuple[tuple[str, int], ...]
+"""Some units of an order's lines: (sku, quantity) pairs, one per sku, in the order's line
+order."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused an event: `customer`, `operator`, `system` or `stripe`, with the user id
+    where there is one."""
+
+    type: str = "system"
+    id: str | None = None
+
+
+SYSTEM = Actor("system")
+STRIPE = Actor("stripe")
+
+
 @dataclass(frozen=True)
 class Shipment:
+    """Units that left together: `id` is S-1, S-2, ... in the order they shipped."""
+
     carrier: str
     tracking_number: str
+    id: str = "S-1"
+    lines: Units = ()
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class ReturnStatus(StrEnum):
+    REQUESTED = "requested"
+    RECEIVED = "received"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Return:
+    """A return (RMA) of delivered units: `id` is R-1, R-2, ...; `refund` is what its
+    receipt refunded (minor units)."""
+
+    id: str
+    lines: Units
+    reason: str
+    requested_at: datetime
+    status: ReturnStatus = ReturnStatus.REQUESTED
+    refund: int = 0
+    restock: bool = True
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status == ReturnStatus.REQUESTED
 
 
 def validate_quantity(quantity: int) -> None:

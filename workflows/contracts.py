@@ -43,6 +43,8 @@ class OrderPolicy(BaseModel):
     delivery_timeout: timedelta = DEFAULTS.delivery_timeout
     operator_email: str = "operator@example.com"
     refund_window: timedelta = DEFAULTS.refund_window
+    """The return window (setting `RETURN_WINDOW`): returns and refunds after delivery."""
+    return_receive_timeout: timedelta = DEFAULTS.return_receive_timeout
     channels: list[str] = ["email"]
     """Read only by histories from before the notify-per-event patch: the channels then
     came with the order (now the notification picks them, activities/channels.py)."""
@@ -80,15 +82,24 @@ class OrderState(BaseModel):
     """Set when the order was rejected before acceptance (status `rejected`)."""
 
 
+class ActorInput(BaseModel):
+    """Who asks: `customer` or `operator` and their user id (the timeline shows it)."""
+
+    type: Literal["customer", "operator", "system", "stripe"] = "operator"
+    id: str | None = None
+
+
 class Command(BaseModel):
     """What every order command carries besides its own fields.
 
     With an `Idempotency-Key` the API derives the update id from the key and the request's
     hash, so Temporal answers a retried command with its first outcome; the workflow keeps
-    each key's hash and refuses the key with another request (`idempotency-key-reused`)."""
+    each key's hash and refuses the key with another request (`idempotency-key-reused`).
+    `actor` is None in histories recorded before commands carried it."""
 
     idempotency_key: str | None = None
     request_hash: str | None = None
+    actor: ActorInput | None = None
 
 
 class CancelCommand(Command):
@@ -99,6 +110,36 @@ class CancelCommand(Command):
 class ShipCommand(Command):
     carrier: str
     tracking_number: str
+    lines: list[LineRequest] | None = None
+    """None ships every unshipped unit."""
+
+
+class DeliverCommand(Command):
+    reason: str = ""
+    shipment_id: str | None = None
+    """None delivers every shipment."""
+
+
+class EditCommand(Command):
+    """New, lower quantities; 0 removes the line. Lines not named stay as they are."""
+
+    lines: list[LineRequest]
+    reason: str = ""
+
+
+class OpenReturnCommand(Command):
+    lines: list[LineRequest]
+    reason: str
+
+
+class ReceiveReturnCommand(Command):
+    return_id: str
+    restock: bool = True
+
+
+class RejectReturnCommand(Command):
+    return_id: str
+    reason: str
 
 
 class RefundCommand(Command):

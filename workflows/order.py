@@ -10,6 +10,7 @@ search attributes, details, then notifications.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -28,20 +29,27 @@ with workflow.unsafe.imports_passed_through():
         UnknownProduct,
         UnstorableText,
     )
+    from domain.lifecycle import Deadline
     from domain.money import Money
     from domain.orders import Address, Order, OrderLine
+    from workflows import order_requests as asked
     from workflows.attention import AttentionMixin
     from workflows.command_keys import CommandKeys
     from workflows.contracts import (
         CancelCommand,
         Command,
         Decision,
+        DeliverCommand,
+        EditCommand,
+        OpenReturnCommand,
         OrderState,
         PaymentCommand,
         PaymentInput,
         PaymentReport,
         PlaceOrderInput,
+        ReceiveReturnCommand,
         RefundCommand,
+        RejectReturnCommand,
         ShipCommand,
     )
     from workflows.order_steps import (
@@ -79,8 +87,8 @@ class OrderWorkflow(AttentionMixin):
             assert self._rejection is not None
             return rejected(inp.order_id, self._rejection)
         await self._authorize(order)
-        while not order.status.is_final and await self._wait_in(order):
-            pass
+        while not order.finished:
+            await self._wait_in(order)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._shown.notifying)
         if self._payment.open and not order.payment.ends_by_itself:
@@ -156,24 +164,32 @@ class OrderWorkflow(AttentionMixin):
                 if outcome.settled:
                     return
 
-    async def _wait_in(self, order: Order) -> bool:
-        """Wait in the current status until a command moves the order or its timer fires;
-        False when the process is over (the refund window closed)."""
-        status = order.status
-        waited, durations = None, self._inp.policy.model_dump()
-        if status.stage.from_authorization and order.authorized_at is not None:
-            if workflow.patched(FULFILMENT_FROM_AUTHORIZATION):
-                waited = workflow.now() - order.authorized_at
-        timeout = status.stage.timeout(durations, waited_since_authorization=waited)
+    async def _wait_in(self, order: Order) -> None:
+        """Wait until a command changes what the order waits for, or its next deadline
+        (`Order.deadline`: its status's timer, a shipment's delivery, a return's expiry)
+        passes; then the aggregate decides what the deadline means."""
+        durations = self._inp.policy.model_dump()
+        from_authorization = False
+        if order.status.stage.from_authorization and order.authorized_at is not None:
+            from_authorization = workflow.patched(FULFILMENT_FROM_AUTHORIZATION)
+
+        def deadline() -> Deadline | None:
+            return order.deadline(durations, from_authorization=from_authorization)
+
+        waiting = deadline()
+        timeout = None
+        if waiting is not None:  # never 0: a zero timer is no timer in a history
+            timeout = max(waiting.at - workflow.now(), timedelta(seconds=1))
         try:
-            await workflow.wait_condition(lambda: order.status != status, timeout=timeout)
-            return True
+            await workflow.wait_condition(
+                lambda: order.finished or deadline() != waiting, timeout=timeout
+            )
+            return
         except TimeoutError:
             pass
         async with self._lock:
-            if order.status == status:
-                await self._perform(order.time_out())
-        return not order.closed
+            if not order.finished and deadline() == waiting:
+                await self._perform(order.time_out(waiting, workflow.now()))
 
     # --- commands (Temporal updates) ----------------------------------------------------------
 
@@ -186,54 +202,89 @@ class OrderWorkflow(AttentionMixin):
         return self.state()
 
     @workflow.update
-    async def cancel(self, command: CancelCommand) -> OrderState:
-        return await self._command(command, cmd.Cancel(command.reason, command.by))
+    async def cancel(self, request: CancelCommand) -> OrderState:
+        return await self._command(request, asked.cancel(request))
 
     @cancel.validator
-    def _validate_cancel(self, command: CancelCommand) -> None:
-        self._check(command, cmd.Cancel(command.reason, command.by))
+    def _validate_cancel(self, request: CancelCommand) -> None:
+        self._check(request, asked.cancel(request))
 
     @workflow.update
-    async def approve(self, decision: Decision) -> OrderState:
-        return await self._command(decision, cmd.Approve(decision.reason))
+    async def approve(self, request: Decision) -> OrderState:
+        return await self._command(request, asked.approve(request))
 
     @approve.validator
-    def _validate_approve(self, decision: Decision) -> None:
-        self._check(decision, cmd.Approve(decision.reason))
+    def _validate_approve(self, request: Decision) -> None:
+        self._check(request, asked.approve(request))
 
     @workflow.update
-    async def reject(self, decision: Decision) -> OrderState:
-        return await self._command(decision, cmd.Reject(decision.reason))
+    async def reject(self, request: Decision) -> OrderState:
+        return await self._command(request, asked.reject(request))
 
     @reject.validator
-    def _validate_reject(self, decision: Decision) -> None:
-        self._check(decision, cmd.Reject(decision.reason))
+    def _validate_reject(self, request: Decision) -> None:
+        self._check(request, asked.reject(request))
 
     @workflow.update
-    async def ship(self, command: ShipCommand) -> OrderState:
-        """Capture the authorized amount, then mark shipped and commit the stock."""
-        return await self._command(command, cmd.Ship(command.carrier, command.tracking_number))
+    async def ship(self, request: ShipCommand) -> OrderState:
+        """Ship some or all unshipped units; the first shipment captures the payment."""
+        return await self._command(request, asked.ship(request))
 
     @ship.validator
-    def _validate_ship(self, command: ShipCommand) -> None:
-        self._check(command, cmd.Ship(command.carrier, command.tracking_number))
+    def _validate_ship(self, request: ShipCommand) -> None:
+        self._check(request, asked.ship(request))
 
     @workflow.update
-    async def deliver(self, decision: Decision) -> OrderState:
-        return await self._command(decision, cmd.Deliver(decision.reason))
+    async def deliver(self, request: DeliverCommand) -> OrderState:
+        """One shipment delivered, or every one."""
+        return await self._command(request, asked.deliver(request))
 
     @deliver.validator
-    def _validate_deliver(self, decision: Decision) -> None:
-        self._check(decision, cmd.Deliver(decision.reason))
+    def _validate_deliver(self, request: DeliverCommand) -> None:
+        self._check(request, asked.deliver(request))
 
     @workflow.update
-    async def refund(self, command: RefundCommand) -> OrderState:
+    async def refund(self, request: RefundCommand) -> OrderState:
         """Refund part or all of the captured amount; a full refund ends as refunded."""
-        return await self._command(command, cmd.IssueRefund(command.amount, command.reason))
+        return await self._command(request, asked.refund(request))
 
     @refund.validator
-    def _validate_refund(self, command: RefundCommand) -> None:
-        self._check(command, cmd.IssueRefund(command.amount, command.reason))
+    def _validate_refund(self, request: RefundCommand) -> None:
+        self._check(request, asked.refund(request))
+
+    @workflow.update
+    async def edit(self, request: EditCommand) -> OrderState:
+        """Lower quantities or remove lines (units not shipped yet)."""
+        return await self._command(request, asked.edit(request))
+
+    @edit.validator
+    def _validate_edit(self, request: EditCommand) -> None:
+        self._check(request, asked.edit(request))
+
+    @workflow.update
+    async def open_return(self, request: OpenReturnCommand) -> OrderState:
+        return await self._command(request, asked.open_return(request))
+
+    @open_return.validator
+    def _validate_open_return(self, request: OpenReturnCommand) -> None:
+        self._check(request, asked.open_return(request))
+
+    @workflow.update
+    async def receive_return(self, request: ReceiveReturnCommand) -> OrderState:
+        """Receive a return: restock (by default) and refund its lines' amount."""
+        return await self._command(request, asked.receive_return(request))
+
+    @receive_return.validator
+    def _validate_receive_return(self, request: ReceiveReturnCommand) -> None:
+        self._check(request, asked.receive_return(request))
+
+    @workflow.update
+    async def reject_return(self, request: RejectReturnCommand) -> OrderState:
+        return await self._command(request, asked.reject_return(request))
+
+    @reject_return.validator
+    def _validate_reject_return(self, request: RejectReturnCommand) -> None:
+        self._check(request, asked.reject_return(request))
 
     @workflow.signal
     def payment_report(self, report: PaymentReport) -> None:
@@ -265,7 +316,7 @@ class OrderWorkflow(AttentionMixin):
             try:
                 if self._keys.seen(request):
                     return self.state()
-                await self._perform(self._require_order().decide(command))
+                await self._perform(self._require_order().decide(command, workflow.now()))
             except DomainError as error:
                 raise refusal(error) from None
             self._keys.remember(request)
@@ -290,7 +341,8 @@ class OrderWorkflow(AttentionMixin):
             if isinstance(effect, cmd.Notify):
                 notify.append(effect)
                 continue
-            follow = order.settle(effect, await perform(effect, order.id, self._payment))
+            result = await perform(effect, order.id, self._payment)
+            follow = order.settle(effect, result, workflow.now())
             pending += follow.effects
             recorded = recorded or bool(follow.events)
         if recorded or (changed and workflow.patched(VOID_IN_FLIGHT)):

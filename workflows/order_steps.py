@@ -15,10 +15,17 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationRequest
-    from activities.orders import UNSTORABLE, OrderActivities, StockInput
+    from activities.orders import (
+        UNSTORABLE,
+        LineRequest,
+        OrderActivities,
+        StockInput,
+        StockMoveInput,
+    )
     from domain import commands as cmd
     from domain.errors import DomainError
     from domain.orders import Order
+    from domain.values import Units
     from workflows.contracts import OrderPolicy, PaymentCommand
     from workflows.notification import NotificationWorkflow, event_notification_id, notification_id
     from workflows.payment_link import PaymentLink
@@ -90,14 +97,19 @@ def refusal(error: DomainError) -> ApplicationError:
 async def perform(effect: cmd.Effect, order_id: str, payment: PaymentLink) -> object:
     """Do what one effect asks and return its result for `Order.settle`."""
     match effect:
-        case cmd.ReleaseStock():
+        case cmd.ReleaseStock(lines=None):
             inp = StockInput(order_id=order_id)
             return await stock_step(
                 OrderActivities.release_stock, inp, "release the reserved stock"
             )
-        case cmd.CommitStock():
+        case cmd.CommitStock(lines=None):
             inp = StockInput(order_id=order_id)
             return await stock_step(OrderActivities.commit_stock, inp, "commit the shipped stock")
+        case cmd.ReleaseStock(lines=lines, key=key) | cmd.CommitStock(lines=lines, key=key):
+            kind = "release" if isinstance(effect, cmd.ReleaseStock) else "commit"
+            return await _move(order_id, kind, lines or (), key or kind)
+        case cmd.Restock(lines=lines, key=key):
+            return await _move(order_id, "restock", lines, key)
         case cmd.Capture(amount=amount):
             command = PaymentCommand(kind="capture", amount=amount)
             return await payment.ask(
@@ -115,6 +127,19 @@ async def perform(effect: cmd.Effect, order_id: str, payment: PaymentLink) -> ob
             await payment.send(PaymentCommand(kind="void"))
             return True
     raise TypeError(f"no way to perform {effect}")
+
+
+async def _move(order_id: str, kind: str, lines: Units, key: str) -> int:
+    """Some units of the order's lines, moved once per key (a regular activity: after the
+    decision is recorded)."""
+    inp = StockMoveInput(
+        order_id=order_id,
+        key=key,
+        kind=kind,  # type: ignore[arg-type]
+        lines=[LineRequest(sku=sku, quantity=quantity) for sku, quantity in lines],
+    )
+    summary = f"{kind} " + ", ".join(f"{q} {sku}" for sku, q in lines)
+    return await db_step(OrderActivities.move_stock, inp, summary[:200], local=False)
 
 
 def unstorable(error: ActivityError | ApplicationError) -> bool:

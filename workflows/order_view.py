@@ -15,10 +15,20 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities, RecordOrderInput
-    from activities.records import LineRecord, OrderRecord, TimelineEntry
+    from activities.records import (
+        ActorRecord,
+        LineRecord,
+        OrderRecord,
+        ReturnRecord,
+        ShipmentRecord,
+        TimelineEntry,
+        UnitsRecord,
+    )
+    from domain import fulfilment as units
     from domain.commands import Notify
     from domain.lifecycle import PaymentStatus
     from domain.orders import Order
+    from domain.values import Units
     from workflows.contracts import OrderPolicy, OrderState, PlaceOrderInput, Rejection
     from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
     from workflows.order_steps import db_step, notify_all, unstorable
@@ -46,7 +56,13 @@ class OrderView:
         self._published = len(order.events)
         now = workflow.now()
         timeline = [
-            TimelineEntry(seq=self.version + n, type=event.name, at=now, data=event.data())
+            TimelineEntry(
+                seq=self.version + n,
+                type=event.name,
+                at=now,
+                actor=ActorRecord(type=event.actor.type, id=event.actor.id),
+                data=event.data(),
+            )
             for n, event in enumerate(new, start=1)
         ]
         self.version += len(new)
@@ -87,6 +103,7 @@ def order_record(
     now: datetime,
 ) -> OrderRecord:
     payment = order.payment
+    shipped, returned = units.shipped(order.shipments), units.returned(order.returns)
     return OrderRecord(
         id=order.id,
         customer_id=order.customer_id,
@@ -100,6 +117,8 @@ def order_record(
                 quantity=line.quantity,
                 unit_price=line.unit_price.amount,
                 total=line.total.amount,
+                shipped=shipped.get(line.sku, 0),
+                returned=returned.get(line.sku, 0),
             )
             for line in order.lines
         ],
@@ -115,6 +134,31 @@ def order_record(
             if order.shipment
             else None
         ),
+        shipments=[
+            ShipmentRecord(
+                id=s.id,
+                carrier=s.carrier,
+                tracking_number=s.tracking_number,
+                lines=_units(s.lines),
+                shipped_at=s.shipped_at or created_at,
+                delivered_at=s.delivered_at,
+            )
+            for s in order.shipments
+        ],
+        returns=[
+            ReturnRecord(
+                id=r.id,
+                status=str(r.status),
+                lines=_units(r.lines),
+                reason=r.reason,
+                refund=r.refund,
+                restock=r.restock,
+                requested_at=r.requested_at,
+                resolved_at=r.resolved_at,
+                resolution=r.resolution,
+            )
+            for r in order.returns
+        ],
         version=version,
         decided_at=decided_at,
         created_at=created_at,
@@ -122,13 +166,22 @@ def order_record(
     )
 
 
+def _units(lines: Units) -> list[UnitsRecord]:
+    return [UnitsRecord(sku=sku, quantity=quantity) for sku, quantity in lines]
+
+
 def order_details(order: Order, policy: OrderPolicy, unrecorded: str | None) -> str:
     """The workflow's current details: status, money, and what it waits for, how long."""
     stage = order.status.stage
     waiting = stage.waiting
-    if stage.timer and not order.status.is_final:
+    if order.closed and not order.finished:
+        waiting = "return window closed; waiting for the open returns"
+    elif stage.timer and not order.status.is_final:
         waiting += f", at most {getattr(policy, stage.timer)}"
-    details = f"**{order.status}** · {order.total} · customer {order.customer_id}\n\n{waiting}"
+    progress = "".join(f" · {said}" for said in order.progress())
+    details = (
+        f"**{order.status}** · {order.total} · customer {order.customer_id}{progress}\n\n{waiting}"
+    )
     if order.payment.status == PaymentStatus.VOID_FAILED:
         details += "\n\n**the authorization could not be voided**: check the payment"
     if unrecorded:

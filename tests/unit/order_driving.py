@@ -159,6 +159,11 @@ def _delivered(order: Order) -> None:
     act(order, cmd.Deliver())
 
 
+def _partially_shipped(order: Order) -> None:
+    authorize(order)
+    act(order, cmd.Ship("DHL", "JD0001", (("SKU-1", 1),)))
+
+
 def _refunded(order: Order) -> None:
     _shipped(order)
     act(order, cmd.IssueRefund(None, "damaged"))
@@ -171,6 +176,7 @@ _PATHS: dict[OrderStatus, Callable[[Order], object]] = {
     ),
     S.UNDER_REVIEW: lambda o: authorize(o, threshold=o.total.amount),
     S.CONFIRMED: authorize,
+    S.PARTIALLY_SHIPPED: _partially_shipped,
     S.SHIPPED: _shipped,
     S.DELIVERED: _delivered,
     S.PAYMENT_FAILED: lambda o: perform(
@@ -190,9 +196,14 @@ def order_in(status: OrderStatus) -> Order:
 
 
 def changes(before: Order, after: Order) -> dict[str, tuple[object, object]]:
-    """Each field of the order that differs: (before, after)."""
+    """Each field of the order that differs: (before, after); the context of the decision
+    last made (its actor and time, private fields) is not the order's state."""
     now, then = vars(after), vars(before)
-    return {name: (then[name], now[name]) for name in then if now[name] != then[name]}
+    return {
+        name: (then[name], now[name])
+        for name in then
+        if now[name] != then[name] and not name.startswith("_")
+    }
 
 
 def unchanged(order: Order, *, learns_intent: str | None = None) -> Callable[[], None]:

@@ -57,6 +57,7 @@ def test_what_each_timeout_does() -> None:
         S.PAYMENT_ACTION_REQUIRED: ("payment_action_timeout", None),
         S.UNDER_REVIEW: ("review_timeout", OnTimeout.CANCEL),
         S.CONFIRMED: ("fulfillment_timeout", OnTimeout.CANCEL),
+        S.PARTIALLY_SHIPPED: ("fulfillment_timeout", OnTimeout.CANCEL_UNSHIPPED),
         S.SHIPPED: ("delivery_timeout", OnTimeout.DELIVER),
         S.DELIVERED: ("refund_window", OnTimeout.CLOSE),
     }
@@ -113,10 +114,11 @@ def test_each_status_accepts_the_commands_of_docs_orders_md() -> None:
     assert {s: s.stage.accepts for s in S if s.stage.accepts} == {
         S.ACCEPTED: {cmd.Cancel},
         S.PAYMENT_ACTION_REQUIRED: {cmd.Cancel},
-        S.UNDER_REVIEW: {cmd.Cancel, cmd.Approve, cmd.Reject},
-        S.CONFIRMED: {cmd.Cancel, cmd.Ship},
+        S.UNDER_REVIEW: {cmd.Cancel, cmd.Approve, cmd.Reject, cmd.Edit},
+        S.CONFIRMED: {cmd.Cancel, cmd.Ship, cmd.Edit},
+        S.PARTIALLY_SHIPPED: {cmd.Ship, cmd.Deliver, cmd.Edit, cmd.IssueRefund},
         S.SHIPPED: {cmd.Deliver, cmd.IssueRefund},
-        S.DELIVERED: {cmd.IssueRefund},
+        S.DELIVERED: {cmd.IssueRefund, cmd.OpenReturn, cmd.ReceiveReturn, cmd.RejectReturn},
     }
 
 

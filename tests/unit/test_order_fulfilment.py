@@ -27,6 +27,8 @@ SHIP = cmd.Ship("DHL", "JD0001")
 
 # --- shipment: capture, then ship --------------------------------------------------------
 
+ALL_UNITS = [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}]
+
 
 def test_ship_asks_to_capture_the_authorization_and_changes_nothing_yet() -> None:
     order = order_in(S.CONFIRMED)
@@ -44,7 +46,7 @@ def test_captured_payment_ships_the_order_and_commits_the_stock() -> None:
     outcome = ship(order)
 
     assert outcome.events == [
-        ev.OrderShipped(carrier="DHL", tracking_number="JD0001"),
+        ev.OrderShipped(carrier="DHL", tracking_number="JD0001", lines=ALL_UNITS),
         ev.PaymentCaptured(amount=3500),
         ev.StockCommitted(units=UNITS),
     ]

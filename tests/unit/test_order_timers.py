@@ -30,6 +30,8 @@ from tests.unit.order_driving import (
 
 # --- timers -------------------------------------------------------------------------------
 
+ALL_UNITS = [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}]
+
 
 @pytest.mark.parametrize("start", [S.UNDER_REVIEW, S.CONFIRMED], ids=str)
 def test_timer_before_shipment_cancels_by_the_system_and_voids(start: OrderStatus) -> None:
@@ -107,7 +109,7 @@ def test_each_transition_appends_its_events_to_the_timeline_in_order() -> None:
         ev.ReviewRequired(total=3500),
         ev.OrderApproved(),
         ev.OrderConfirmed(),
-        ev.OrderShipped(carrier="UPS", tracking_number="1Z999"),
+        ev.OrderShipped(carrier="UPS", tracking_number="1Z999", lines=ALL_UNITS),
         ev.PaymentCaptured(amount=3500),
         ev.StockCommitted(units=UNITS),
         ev.OrderDelivered(),
@@ -132,9 +134,9 @@ ALLOWED: dict[type[cmd.Command], set[OrderStatus]] = {
     cmd.Cancel: {S.ACCEPTED, S.PAYMENT_ACTION_REQUIRED, S.UNDER_REVIEW, S.CONFIRMED},
     cmd.Approve: {S.UNDER_REVIEW},
     cmd.Reject: {S.UNDER_REVIEW},
-    cmd.Ship: {S.CONFIRMED},
+    cmd.Ship: {S.CONFIRMED, S.PARTIALLY_SHIPPED},
     cmd.Deliver: {S.SHIPPED},
-    cmd.IssueRefund: {S.SHIPPED, S.DELIVERED},
+    cmd.IssueRefund: {S.PARTIALLY_SHIPPED, S.SHIPPED, S.DELIVERED},
 }
 """Where docs/orders.md allows each command; everything else is refused."""
 
@@ -144,6 +146,8 @@ def _refusal(command: cmd.Command, status: OrderStatus) -> tuple[type[Exception]
         return NotCancellable, f"an order that is {status} cannot be cancelled"
     if isinstance(command, cmd.IssueRefund):
         return InvalidTransition, f"nothing captured to refund while {status}"
+    if isinstance(command, cmd.Deliver) and status is S.PARTIALLY_SHIPPED:
+        return InvalidTransition, "units are still to ship"
     return InvalidTransition, f"cannot {command.verb} an order that is {status}"
 
 

@@ -15,6 +15,7 @@ from activities.orders import (
     ReserveStockInput,
     ReserveStockResult,
     StockInput,
+    StockMoveInput,
 )
 from activities.payments import PaymentActivities
 from domain.payments import PaymentGateway
@@ -39,6 +40,8 @@ class Fakes(FakeGateway):
     """(order id, `released` or `committed`, units) for every release and commit call."""
     released: list[str] = field(default_factory=list)
     committed: list[str] = field(default_factory=list)
+    moves: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Units moved per (order, key) by `move_stock`."""
     records: list[RecordOrderInput] = field(default_factory=list)
     sent: list[NotificationRequest] = field(default_factory=list)
     failures: list[FailureInput] = field(default_factory=list)
@@ -107,6 +110,28 @@ class Fakes(FakeGateway):
             self.settlements.append((inp.order_id, "committed", units))
             return units
 
+        @activity.defn(name="move_stock")
+        async def move_stock(inp: StockMoveInput) -> int:
+            self._flaky("move_stock", inp.order_id)
+            key = (inp.order_id, inp.key)
+            if key in self.moves:
+                return self.moves[key]
+            held = self.reserved.setdefault(inp.order_id, {})
+            moved = 0
+            for line in inp.lines:
+                units = line.quantity
+                if inp.kind == "restock":
+                    self.stock[line.sku] = self.stock.get(line.sku, 0) + units
+                else:
+                    units = min(units, held.get(line.sku, 0))
+                    held[line.sku] = held.get(line.sku, 0) - units
+                    if inp.kind == "release":
+                        self.stock[line.sku] += units
+                moved += units
+            self.moves[key] = moved
+            self.settlements.append((inp.order_id, f"{inp.kind}:{inp.key}", moved))
+            return moved
+
         @activity.defn(name="record_order")
         async def record_order(inp: RecordOrderInput) -> None:
             self._flaky("record_order", inp.record.id)
@@ -129,7 +154,7 @@ class Fakes(FakeGateway):
             return list(self.channels)
 
         return {
-            "orders": [reserve_stock, release_stock, commit_stock, record_order],
+            "orders": [reserve_stock, release_stock, commit_stock, move_stock, record_order],
             "payments": [
                 payments.authorize_payment,
                 payments.capture_payment,
