@@ -31,6 +31,7 @@ DURATIONS = {
     "fulfillment_timeout": timedelta(days=6),
     "delivery_timeout": timedelta(days=30),
     "refund_window": timedelta(days=30),
+    "return_receive_timeout": timedelta(days=30),
 }
 """The default `OrderPolicy` durations, by the names `domain/lifecycle.py` uses."""
 
