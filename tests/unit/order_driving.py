@@ -86,8 +86,18 @@ class Provider:
 
     def result(self, order: Order, effect: cmd.Effect) -> object:
         match effect:
-            case cmd.ReleaseStock() | cmd.CommitStock():
-                return sum(ln.quantity for ln in order.lines)
+            case cmd.ReleaseStock(lines=None):  # every unit still reserved: those not shipped
+                return sum(quantity for _, quantity in order.unshipped)
+            case cmd.CommitStock(lines=None):  # the last shipment took every unit left
+                return (
+                    sum(quantity for _, quantity in order.shipment.lines) if order.shipment else 0
+                )
+            case (
+                cmd.ReleaseStock(lines=lines)
+                | cmd.CommitStock(lines=lines)
+                | cmd.Restock(lines=lines)
+            ):
+                return sum(quantity for _, quantity in lines or ())
             case cmd.RequestVoid():
                 return self.void_sent
             case cmd.Capture(amount=amount):
