@@ -9,24 +9,21 @@ returns its outcome, or raises a `DomainError` and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
 from domain import commands as cmd
 from domain import events as ev
-from domain import fulfilment as units
 from domain.errors import (
     CaptureFailed,
     InvalidTransition,
     RefundFailed,
     RefundTooLarge,
-    ReturnWindowClosed,
-    UnknownReturn,
-    UnknownShipment,
 )
-from domain.lifecycle import Deadline, OnTimeout, OrderStatus, Payment, PaymentStatus
+from domain.lifecycle import Deadline, OnTimeout, OrderStatus, PaymentStatus
 from domain.money import Money
+from domain.returns import Returns
+from domain.shipping import Shipping
 from domain.values import (
     MAX_LINES,
     MAX_QUANTITY,
@@ -35,10 +32,7 @@ from domain.values import (
     Actor,
     Address,
     OrderLine,
-    Return,
     ReturnStatus,
-    Shipment,
-    Units,
     validate_lines,
 )
 
@@ -47,32 +41,10 @@ __all__ = ["MAX_LINES", "MAX_QUANTITY", "Address", "Order", "OrderLine", "OrderS
 _AWAITING_PAYMENT = {OrderStatus.ACCEPTED, OrderStatus.PAYMENT_ACTION_REQUIRED}
 
 
-@dataclass
-class Order:
+class Order(Shipping, Returns):
     """An order, its money (authorized, captured, refunded), its payment, its shipments
-    and its returns (`domain/returns.py`)."""
-
-    id: str
-    customer_id: str
-    lines: list[OrderLine]
-    shipping_address: Address
-    status: OrderStatus = OrderStatus.ACCEPTED
-    payment: Payment = field(default_factory=Payment)
-    authorized: int = 0
-    captured: int = 0
-    refunded: int = 0
-    authorized_at: datetime | None = None
-    shipments: list[Shipment] = field(default_factory=list)
-    returns: list[Return] = field(default_factory=list)
-    cancel_reason: str | None = None
-    closed: bool = False
-    """The return window has closed: no return or refund is taken any more."""
-    status_since: datetime | None = None
-    """When the order entered its status (its status timer counts from then)."""
-    events: list[ev.DomainEvent] = field(default_factory=list)
-    _actor: Actor = field(default=SYSTEM, repr=False)
-    """Who the decision being made is for (stamped on its events)."""
-    _now: datetime | None = field(default=None, repr=False)
+    (`domain/shipping.py`) and its returns (`domain/returns.py`); its state is
+    `domain/order_core.py`."""
 
     @classmethod
     def place(
@@ -85,81 +57,6 @@ class Order:
         return order, order._record(
             ev.OrderAccepted(total=order.total.amount, currency=order.currency)
         )
-
-    @property
-    def currency(self) -> str:
-        return self.lines[0].unit_price.currency
-
-    @property
-    def total(self) -> Money:
-        total = Money.zero(self.currency)
-        for line in self.lines:
-            total = total + line.total
-        return total
-
-    @property
-    def refundable(self) -> Money:
-        return Money(self.captured - self.refunded, self.currency)
-
-    @property
-    def shipment(self) -> Shipment | None:
-        """The latest shipment."""
-        return self.shipments[-1] if self.shipments else None
-
-    @property
-    def unshipped(self) -> Units:
-        return units.left(self.lines, units.shipped(self.shipments))
-
-    @property
-    def open_returns(self) -> list[Return]:
-        return [r for r in self.returns if r.open]
-
-    @property
-    def finished(self) -> bool:
-        """The process is over: a final status, or the return window closed with no
-        return open."""
-        return self.status.is_final or (self.closed and not self.open_returns)
-
-    def progress(self) -> list[str]:
-        """Where fulfilment stands, for operators: units shipped, returns open."""
-        said = []
-        if self.shipments and self.status != OrderStatus.CANCELLED:
-            ordered = sum(line.quantity for line in self.lines)
-            sent = sum(units.shipped(self.shipments).values())
-            if sent < ordered:
-                said.append(f"{sent} of {ordered} units shipped")
-            if len(self.shipments) > 1 or sent < ordered:
-                arrived = sum(1 for s in self.shipments if s.delivered_at is not None)
-                said.append(f"{arrived} of {len(self.shipments)} shipments delivered")
-        said += [f"return {r.id} open" for r in self.open_returns]
-        return said
-
-    def deadline(
-        self, durations: Mapping[str, timedelta], *, from_authorization: bool = True
-    ) -> Deadline | None:
-        """The next thing the order stops waiting for, and when (`domain/lifecycle.py`):
-        its status's timer, a shipment's automatic delivery or a return's expiry."""
-        found: list[Deadline] = []
-        stage = self.status.stage
-        if self.finished:
-            return None
-        since = self.status_since
-        if stage.from_authorization and from_authorization and self.authorized_at:
-            since = self.authorized_at
-        if stage.on_timeout == OnTimeout.DELIVER or self.status == OrderStatus.PARTIALLY_SHIPPED:
-            found += [
-                Deadline(s.shipped_at + durations["delivery_timeout"], "delivery", s.id)
-                for s in self.shipments
-                if s.delivered_at is None and s.shipped_at is not None
-            ]
-        if stage.timer and stage.on_timeout not in {None, OnTimeout.DELIVER} and since:
-            if not self.closed:
-                found.append(Deadline(since + durations[stage.timer], "status"))
-        found += [
-            Deadline(r.requested_at + durations["return_receive_timeout"], "return", r.id)
-            for r in self.open_returns
-        ]
-        return min(found, key=lambda d: (d.at, d.kind, d.ref or ""), default=None)
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -313,15 +210,6 @@ class Order:
 
     # --- transitions ------------------------------------------------------------------------
 
-    @property
-    def _when(self) -> datetime:
-        """The decision's time (callers that give none get a fixed one)."""
-        return self._now or _EPOCH
-
-    def _enter(self, status: OrderStatus) -> None:
-        self.status = status
-        self.status_since = self._when
-
     def _late_authorization(self, report: cmd.PaymentUpdate) -> cmd.Outcome:
         """The order ended while the payment authorized: settle the payment's side only."""
         kind = report.kind
@@ -360,189 +248,6 @@ class Order:
         self.payment = replace(self.payment, client_secret=None)  # no 3-D Secure to finish
         cancelled = self._record(ev.OrderCancelled(reason=reason, by=by))
         return cancelled.then(cmd.Outcome(effects=effects))
-
-    # --- shipments and edits ----------------------------------------------------------------
-
-    def _shipping(self, command: cmd.Ship) -> Units:
-        """The units a shipment takes: those named, or every unit not shipped yet."""
-        if command.lines is None:
-            return self.unshipped
-        return units.requested(self.lines, command.lines, self.unshipped, verb="ship")
-
-    def _captured(self, captured: Money) -> cmd.Outcome:
-        if self.captured:
-            raise InvalidTransition("the payment was captured already")
-        if captured.amount <= 0 or captured > Money(self.authorized, self.currency):
-            raise InvalidTransition(f"captured {captured} exceeds the authorization")
-        self._pay(PaymentStatus.CAPTURED)
-        self.captured = captured.amount
-        return cmd.Outcome()
-
-    def _ship(self, ship: cmd.Ship) -> cmd.Outcome:
-        """Record a shipment and commit its stock: every unit still reserved, when it takes
-        them all, else its own units once (keyed by the shipment)."""
-        lines = self._shipping(ship)
-        first = not self.shipments
-        shipment = Shipment(
-            ship.carrier, ship.tracking_number, f"S-{len(self.shipments) + 1}", lines, self._when
-        )
-        self.shipments.append(shipment)
-        everything = not self.unshipped
-        self._enter(OrderStatus.SHIPPED if everything else OrderStatus.PARTIALLY_SHIPPED)
-        new: list[ev.DomainEvent] = [
-            ev.OrderShipped(
-                carrier=ship.carrier,
-                tracking_number=ship.tracking_number,
-                shipment_id=shipment.id,
-                lines=units.as_data(lines),
-            )
-        ]
-        if first:
-            new.append(ev.PaymentCaptured(amount=self.captured))
-        commit = (
-            cmd.CommitStock() if everything else cmd.CommitStock(lines, f"commit-{shipment.id}")
-        )
-        return self._record(*new).then(cmd.Outcome(effects=[commit]))
-
-    def _shipment(self, shipment_id: str | None) -> Shipment:
-        for shipment in self.shipments:
-            if shipment.id == shipment_id:
-                return shipment
-        raise UnknownShipment(f"the order has no shipment {shipment_id}")
-
-    def _delivering(self, command: cmd.Deliver) -> list[Shipment]:
-        """The shipments a delivery takes: the one named, or all (every unit shipped)."""
-        if command.shipment_id is not None:
-            shipment = self._shipment(command.shipment_id)
-            if shipment.delivered_at is not None:
-                raise InvalidTransition(f"shipment {shipment.id} is delivered already")
-            return [shipment]
-        if not self.shipments or self.unshipped:
-            raise InvalidTransition("units are still to ship: deliver shipments one by one")
-        return [s for s in self.shipments if s.delivered_at is None]
-
-    def _deliver(self, shipments: list[Shipment]) -> cmd.Outcome:
-        """Shipments arrived; the order is delivered once every unit has shipped and every
-        shipment arrived."""
-        arrived = {s.id for s in shipments}
-        self.shipments = [
-            replace(s, delivered_at=self._when) if s.id in arrived else s for s in self.shipments
-        ]
-        if self.unshipped or any(s.delivered_at is None for s in self.shipments):
-            return self._record(*(ev.ShipmentDelivered(shipment_id=s.id) for s in shipments))
-        self._enter(OrderStatus.DELIVERED)
-        return self._record(ev.OrderDelivered())
-
-    def _editing(self, command: cmd.Edit) -> tuple[list[OrderLine], Units]:
-        if self.shipments and command.actor.type == "customer":
-            raise InvalidTransition("after the first shipment only an operator cancels units")
-        return units.edited(self.lines, command.lines, units.shipped(self.shipments))
-
-    def _kept_shipped(self, lines: Units) -> Units:
-        """Lower each named line to the units it shipped (cancel the rest)."""
-        sent = units.shipped(self.shipments)
-        return tuple((sku, sent.get(sku, 0)) for sku, _ in lines)
-
-    def _edit(self, command: cmd.Edit) -> cmd.Outcome:
-        """Lower quantities: the removed units' stock is released at once; after the
-        capture their amount is refunded first (the edit waits for it)."""
-        _, removed = self._editing(command)
-        if self.captured:
-            amount = min(units.amount(self.lines, removed), self.refundable.amount)
-            if amount > 0:
-                reason = command.reason or "units cancelled"
-                return cmd.Outcome(effects=[cmd.Refund(amount, reason, command)])
-        return self._apply_edit(command)
-
-    def _apply_edit(self, command: cmd.Edit) -> cmd.Outcome:
-        kept, removed = self._editing(command)
-        self.lines = kept
-        edits = self._count(ev.OrderUpdated) + 1
-        changed = [
-            {"sku": sku, "quantity": dict((line.sku, line.quantity) for line in kept).get(sku, 0)}
-            for sku, _ in removed
-        ]
-        if self.shipments and not self.unshipped:
-            everywhere = all(s.delivered_at is not None for s in self.shipments)
-            self._enter(OrderStatus.DELIVERED if everywhere else OrderStatus.SHIPPED)
-        updated = self._record(
-            ev.OrderUpdated(lines=changed, total=self.total.amount, reason=command.reason)
-        )
-        delivered = [ev.OrderDelivered()] if self.status == OrderStatus.DELIVERED else []
-        release = cmd.ReleaseStock(removed, f"edit-{edits}")
-        return updated.then(self._record(*delivered)).then(cmd.Outcome(effects=[release]))
-
-    # --- returns ------------------------------------------------------------------------------
-
-    def _opening(self, command: cmd.OpenReturn) -> Units:
-        if self.closed:
-            raise ReturnWindowClosed("the return window has closed")
-        returnable = units.left(
-            [
-                replace(line, quantity=units.delivered(self.shipments).get(line.sku, 0))
-                for line in self.lines
-            ],
-            units.claimed(self.returns),
-        )
-        return units.requested(self.lines, command.lines, returnable, verb="return")
-
-    def _open(self, command: cmd.OpenReturn) -> cmd.Outcome:
-        lines = self._opening(command)
-        opened = Return(f"R-{len(self.returns) + 1}", lines, command.reason, self._when)
-        self.returns.append(opened)
-        return self._record(
-            ev.ReturnRequested(
-                return_id=opened.id, lines=units.as_data(lines), reason=command.reason
-            )
-        )
-
-    def _open_return(self, return_id: str) -> Return:
-        for found in self.returns:
-            if found.id == return_id:
-                if not found.open:
-                    raise InvalidTransition(f"return {return_id} is {found.status}")
-                return found
-        raise UnknownReturn(f"the order has no return {return_id}")
-
-    def _receive(self, command: cmd.ReceiveReturn) -> cmd.Outcome:
-        """The units are back: refund their amount (at most what is left to refund), then
-        restock them unless told not to."""
-        back = self._open_return(command.return_id)
-        amount = min(units.amount(self.lines, back.lines), self.refundable.amount)
-        if amount > 0:
-            return cmd.Outcome(effects=[cmd.Refund(amount, f"return {back.id}", command)])
-        return self._received(command, 0)
-
-    def _received(self, command: cmd.ReceiveReturn, refund: int) -> cmd.Outcome:
-        back = self._open_return(command.return_id)
-        self._set_return(
-            replace(
-                back,
-                status=ReturnStatus.RECEIVED,
-                refund=refund,
-                restock=command.restock,
-                resolved_at=self._when,
-            )
-        )
-        received = self._record(
-            ev.ReturnReceived(return_id=back.id, refund=refund, restock=command.restock)
-        )
-        if not command.restock:
-            return received
-        restock = cmd.Restock(back.lines, f"restock-{back.id}")
-        return received.then(cmd.Outcome(effects=[restock]))
-
-    def _resolve(self, return_id: str, status: ReturnStatus, reason: str) -> cmd.Outcome:
-        back = self._open_return(return_id)
-        self._set_return(replace(back, status=status, resolution=reason, resolved_at=self._when))
-        if status == ReturnStatus.EXPIRED:
-            return self._record(ev.ReturnExpired(return_id=back.id))
-        return self._record(ev.ReturnRejected(return_id=back.id, reason=reason))
-
-    def _set_return(self, changed: Return) -> None:
-        self.returns = [changed if r.id == changed.id else r for r in self.returns]
-
-    # --- money back ---------------------------------------------------------------------------
 
     def _after_refund(self, then: cmd.Command, refunded: int) -> cmd.Outcome:
         """What a refund was taken for, once it is: an edit's units cancelled, a return
@@ -595,32 +300,3 @@ class Order:
         self._enter(OrderStatus.REFUNDED)
         new.append(ev.OrderRefunded())
         return self._record(*new).then(closing).then(cmd.Outcome(effects=effects))
-
-    def _pay(self, status: PaymentStatus, client_secret: str | None = None) -> None:
-        """The payment's new status; the customer's secret only while they must act."""
-        self.payment = replace(self.payment, status=status, client_secret=client_secret)
-
-    def _expect(self, allowed: set[OrderStatus], action: str) -> None:
-        if self.status not in allowed:
-            raise InvalidTransition(f"cannot {action} an order that is {self.status}")
-
-    def _count(self, kind: type[ev.DomainEvent]) -> int:
-        return sum(1 for seen in self.events if isinstance(seen, kind))
-
-    def _record(self, *new: ev.DomainEvent) -> cmd.Outcome:
-        """Keep the events, by whom, and tell whom each one concerns (the how-many-th
-        time)."""
-        stamped = [replace(event, actor=self._actor) for event in new]
-        self.events.extend(stamped)
-        notify: list[cmd.Effect] = []
-        for event in stamped:
-            audience = cmd.Audience.CUSTOMER if event.notify else None
-            if isinstance(event, ev.ReviewRequired):
-                audience = cmd.Audience.OPERATOR
-            if audience is not None:
-                occurrence = sum(1 for seen in self.events if seen.name == event.name)
-                notify.append(cmd.Notify(event.notify or event.name, audience, occurrence))
-        return cmd.Outcome(stamped, notify)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
