@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.secret_policy import refuse_insecure
@@ -133,7 +133,14 @@ class Settings(BaseSettings):
     payment_action_timeout: timedelta = DEFAULTS.payment_action_timeout
     fulfillment_timeout: timedelta = DEFAULTS.fulfillment_timeout
     delivery_timeout: timedelta = DEFAULTS.delivery_timeout
-    refund_window: timedelta = DEFAULTS.refund_window
+    return_window: timedelta = Field(
+        default=DEFAULTS.refund_window,
+        validation_alias=AliasChoices("return_window", "refund_window"),
+    )
+    """How long after delivery an order takes returns and refunds; `REFUND_WINDOW`, its
+    former name, is still read when `RETURN_WINDOW` is not set."""
+    return_receive_timeout: timedelta = DEFAULTS.return_receive_timeout
+    """A return whose parcel has not been received by then expires."""
 
     # Workers
     stripe_rate_per_second: float = 25.0

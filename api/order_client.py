@@ -57,7 +57,8 @@ def order_policy(settings: Settings) -> OrderPolicy:
         fulfillment_timeout=settings.fulfillment_timeout,
         delivery_timeout=settings.delivery_timeout,
         operator_email=settings.operator_email,
-        refund_window=settings.refund_window,
+        refund_window=settings.return_window,
+        return_receive_timeout=settings.return_receive_timeout,
     )
 
 
