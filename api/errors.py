@@ -37,6 +37,7 @@ from domain.errors import (
     IdempotencyKeyReused,
     InvalidOrder,
     InvalidTransition,
+    NotFound,
     OutOfStock,
     PaymentRefused,
     RefundTooLarge,
@@ -54,6 +55,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidOrder: 422,
     OutOfStock: 409,
     InvalidTransition: 409,
+    NotFound: 404,  # a shipment or return the order does not have
     RefundTooLarge: 422,
     IdempotencyKeyReused: 422,
     PaymentRefused: 502,  # the provider's final no: a gateway's answer, not the client's fault
