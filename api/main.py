@@ -28,6 +28,7 @@ from api.routes import (
     health,
     metrics,
     order_commands,
+    order_returns,
     orders,
     payments,
     products,
@@ -72,7 +73,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     middleware.install(app, settings)
     openapi.install(app)
-    routes = (health, auth, products, orders, order_commands, payments, webhooks, codec, metrics)
+    routes = (
+        health,
+        auth,
+        products,
+        orders,
+        order_commands,
+        order_returns,
+        payments,
+        webhooks,
+        codec,
+        metrics,
+    )
     for module in routes:
         app.include_router(module.router)
     observability.install(app, settings)  # after any other middleware: it must run first

@@ -1,4 +1,5 @@
-"""The order routes' request and response bodies, and the ids their paths and queries take.
+"""The order routes' request bodies and the ids their paths and queries take (their
+answers are `api/order_views.py`).
 
 Limits the business sets (lines per order, quantity per line) are the domain's constants
 (`domain/orders.py`), so the schema refuses at the edge exactly what the aggregate would."""
@@ -6,25 +7,42 @@ Limits the business sets (lines per order, quantity per line) are the domain's c
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Path
-from pydantic import BaseModel, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StringConstraints
 
 from api.errors import Problem
-from api.schemas import Line, Lines, MoneyIn, MoneyOut, Sku, Strict, money
-from api.security import Principal
-from domain.orders import MAX_LINES, MAX_QUANTITY, OrderStatus
+from api.schemas import Line, Lines, MoneyIn, Sku, Strict
+from domain.errors import UnknownReturn, UnknownShipment
+from domain.orders import MAX_LINES, MAX_QUANTITY
 
 Text = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Reason = Annotated[Lines, StringConstraints(max_length=500)]
+GivenReason = Annotated[
+    Lines, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
+]
+"""A reason the request must give (a return's, a refused return's)."""
 
 ORDER_ID_PATTERN = r"^ord_[0-9a-f]{20}$"
 """What `place_order` makes: `ord_` and 20 hex digits."""
 CUSTOMER_ID_PATTERN = r"^usr_[0-9a-f]{20}$"
 """What the user store makes: `usr_` and 20 hex digits."""
+SHIPMENT_ID_PATTERN = r"^S-[1-9][0-9]{0,5}$"
+"""What the order aggregate names its shipments: S-1, S-2, ..."""
+RETURN_ID_PATTERN = r"^R-[1-9][0-9]{0,5}$"
+"""What the order aggregate names its returns: R-1, R-2, ..."""
 _ORDER_ID = re.compile(ORDER_ID_PATTERN)
+_SHIPMENT_ID = re.compile(SHIPMENT_ID_PATTERN)
+_RETURN_ID = re.compile(RETURN_ID_PATTERN)
+
+
+def _known_shape(value: str, shape: re.Pattern[str], unknown: Exception) -> str:
+    """An id that cannot be one is the same 404 as an unknown one, and never reaches
+    PostgreSQL or Temporal (NUL, control characters, anything over-long)."""
+    if not shape.fullmatch(value):
+        raise unknown
+    return value
 
 
 async def _order_id(
@@ -35,19 +53,53 @@ async def _order_id(
         ),
     ],
 ) -> str:
-    """An id that cannot be an order's is the same 404 as an unknown order (and never reaches
-    PostgreSQL or Temporal)."""
-    if not _ORDER_ID.fullmatch(order_id):
-        raise Problem(404, "not-found", "no such order")
-    return order_id
+    return _known_shape(order_id, _ORDER_ID, Problem(404, "not-found", "no such order"))
+
+
+async def _shipment_id(
+    shipment_id: Annotated[
+        str, Path(json_schema_extra={"pattern": SHIPMENT_ID_PATTERN}, examples=["S-1"])
+    ],
+) -> str:
+    return _known_shape(shipment_id, _SHIPMENT_ID, UnknownShipment("no such shipment"))
+
+
+async def _return_id(
+    return_id: Annotated[
+        str, Path(json_schema_extra={"pattern": RETURN_ID_PATTERN}, examples=["R-1"])
+    ],
+) -> str:
+    return _known_shape(return_id, _RETURN_ID, UnknownReturn("no such return"))
 
 
 OrderId = Annotated[str, Depends(_order_id)]
+ShipmentId = Annotated[str, Depends(_shipment_id)]
+"""A shipment of the order (`S-1`, ...); the workflow answers one it does not have with 404."""
+ReturnId = Annotated[str, Depends(_return_id)]
+"""A return of the order (`R-1`, ...); one it does not have is a 404."""
 
 
 class LineIn(Strict):
     sku: Sku
     quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY)
+
+
+class EditLineIn(Strict):
+    sku: Sku
+    quantity: StrictInt = Field(ge=0, le=MAX_QUANTITY, description="the new quantity; 0 removes")
+
+
+def _one_per_sku(lines: list[Any]) -> list[Any]:
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise ValueError("each sku may appear on one line only")
+    return lines
+
+
+Units = Annotated[
+    list[LineIn], Field(min_length=1, max_length=MAX_LINES), AfterValidator(_one_per_sku)
+]
+"""Some units of an order's lines (a shipment's, a return's): one line per sku."""
 
 
 class AddressIn(Strict):
@@ -85,61 +137,6 @@ class PlaceOrderIn(Strict):
     }
 
 
-class LineOut(BaseModel):
-    sku: str
-    name: str
-    quantity: int
-    unit_price: MoneyOut
-    total: MoneyOut
-
-
-class PaymentOut(BaseModel):
-    status: str
-    authorized: MoneyOut
-    captured: MoneyOut
-    refunded: MoneyOut
-    client_secret: str | None = Field(
-        default=None, description="only for the owner, while the status is payment_action_required"
-    )
-
-
-class ShipmentOut(BaseModel):
-    carrier: str
-    tracking_number: str
-
-
-class OrderOut(BaseModel):
-    id: str
-    customer_id: str
-    status: str
-    lines: list[LineOut]
-    total: MoneyOut
-    shipping_address: dict[str, str | None]
-    payment: PaymentOut
-    shipment: ShipmentOut | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class EventOut(BaseModel):
-    seq: int
-    type: str
-    at: datetime
-    data: dict[str, str | int | None]
-
-
-class NotificationOut(BaseModel):
-    event: str
-    occurrence: int = Field(
-        description="1 for the event's first time, 2 for its second (a second refund), …"
-    )
-    channel: str
-    status: str
-    attempts: int
-    last_error: str | None
-    sent_at: datetime | None
-
-
 class CancelIn(Strict):
     reason: Reason = "cancelled"
 
@@ -174,42 +171,58 @@ class ShipmentIn(Strict):
     tracking_number: Annotated[
         Line, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
     ]
+    lines: Units | None = Field(default=None, description="omitted: every unshipped unit")
 
     model_config = {
-        "json_schema_extra": {"examples": [{"carrier": "DHL", "tracking_number": "JD014600006281"}]}
+        "json_schema_extra": {
+            "examples": [
+                {"carrier": "DHL", "tracking_number": "JD014600006281"},
+                {
+                    "carrier": "DHL",
+                    "tracking_number": "JD014600006282",
+                    "lines": [{"sku": "TSHIRT-BLUE-M", "quantity": 1}],
+                },
+            ]
+        }
     }
 
 
-def order_out(row: dict[str, Any], viewer: Principal) -> OrderOut:
-    """The order as `viewer` sees it: the payment's client secret only for its owner, and
-    only while the payment waits for them (3-D Secure)."""
-    currency = row["currency"]
-    owner = viewer.user_id == row["customer_id"]
-    waiting = row["status"] == OrderStatus.PAYMENT_ACTION_REQUIRED
-    return OrderOut(
-        id=row["id"],
-        customer_id=row["customer_id"],
-        status=row["status"],
-        lines=[
-            LineOut(
-                sku=line["sku"],
-                name=line["name"],
-                quantity=line["quantity"],
-                unit_price=money(line["unit_price"], currency),
-                total=money(line["total"], currency),
-            )
-            for line in row["lines"]
-        ],
-        total=money(row["total"], currency),
-        shipping_address=row["shipping_address"],
-        payment=PaymentOut(
-            status=row["payment_status"],
-            authorized=money(row["authorized"], currency),
-            captured=money(row["captured"], currency),
-            refunded=money(row["refunded"], currency),
-            client_secret=row["client_secret"] if owner and waiting else None,
-        ),
-        shipment=ShipmentOut(**row["shipment"]) if row["shipment"] else None,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+class EditIn(Strict):
+    """New, lower quantities for some lines; lines not named stay as they are."""
+
+    lines: Annotated[
+        list[EditLineIn], Field(min_length=1, max_length=MAX_LINES), AfterValidator(_one_per_sku)
+    ]
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"lines": [{"sku": "TSHIRT-BLUE-M", "quantity": 1}]}]}
+    }
+
+
+class ReturnIn(Strict):
+    lines: Units
+    reason: GivenReason
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"lines": [{"sku": "TSHIRT-BLUE-M", "quantity": 1}], "reason": "too small"}
+            ]
+        }
+    }
+
+
+class ReceiveReturnIn(Strict):
+    restock: StrictBool = Field(
+        default=True, description="put the units back on hand (false: damaged, written off)"
     )
+
+
+OptionalReceipt = Annotated[ReceiveReturnIn | None, Body()]
+"""Receiving a return works without a body: the units are restocked."""
+
+
+class RejectReturnIn(Strict):
+    reason: GivenReason
+
+    model_config = {"json_schema_extra": {"examples": [{"reason": "the parcel was empty"}]}}

@@ -1,31 +1,48 @@
-"""The commands that steer an order's process: cancel, approve, reject, ship, deliver, refund.
+"""The commands that steer an order's process: cancel, approve, reject, ship, deliver, edit,
+refund (returns are `order_returns.py`).
 
-Each runs as an update of the order's workflow (`api/order_client.py`) and answers with the
-order as the workflow left it; a refusal is the domain error `api/errors.py` answers."""
+Each runs as an update of the order's workflow (`api/order_client.py`) carrying who sent it
+(the timeline's actor), and answers with the order as the workflow left it; a refusal is the
+domain error `api/errors.py` answers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from activities.orders import LineRequest
 from api.deps import CurrentUser, OperatorUser, Services, ServicesDep
+from api.errors import problems
 from api.order_schemas import (
     CancelIn,
+    EditIn,
+    EditLineIn,
+    LineIn,
     OptionalDecision,
     OrderId,
-    OrderOut,
     RefundIn,
+    ShipmentId,
     ShipmentIn,
-    order_out,
 )
+from api.order_views import OrderOut, order_out
 from api.routes.orders import visible_order
 from api.schemas import IdempotencyKey
 from api.security import Principal
 from domain.errors import CurrencyMismatch
-from workflows.contracts import CancelCommand, Command, Decision, RefundCommand, ShipCommand
+from workflows.contracts import (
+    ActorInput,
+    CancelCommand,
+    Command,
+    Decision,
+    DeliverCommand,
+    EditCommand,
+    RefundCommand,
+    ShipCommand,
+)
 from workflows.order import OrderWorkflow
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -40,18 +57,33 @@ class Commanded:
     user: Principal
     key: str | None
 
+    @property
+    def actor(self) -> ActorInput:
+        """Who sends the command, as the order's timeline names them."""
+        return ActorInput(
+            type="operator" if self.user.is_operator else "customer", id=self.user.user_id
+        )
+
     async def order(self) -> dict[str, Any]:
         """The order, if the caller may see it (`visible_order`)."""
         return await visible_order(self.services, self.order_id, self.user)
 
-    async def run(self, update: Any, command: Command, body: BaseModel | None) -> OrderOut:
-        """Run the command on an order the caller may see; the order as the workflow left
-        it. `body` is the request the key stands for."""
+    async def send(self, update: Any, command: Command, body: BaseModel | None) -> dict[str, Any]:
+        """Run the command, sent by the caller, on an order the caller may see; the order's
+        record as the workflow left it. `body` is the request the key stands for."""
         await self.order()
-        row = await self.services.order_client.command(
-            self.order_id, update, command, caller=self.user.user_id, key=self.key, body=body
+        return await self.services.order_client.command(
+            self.order_id,
+            update,
+            command.model_copy(update={"actor": self.actor}),
+            caller=self.user.user_id,
+            key=self.key,
+            body=body,
         )
-        return order_out(row, self.user)
+
+    async def run(self, update: Any, command: Command, body: BaseModel | None) -> OrderOut:
+        """`send`, answered with the order as the caller sees it."""
+        return order_out(await self.send(update, command, body), self.user)
 
 
 async def _by_anyone(
@@ -75,14 +107,19 @@ ByOperator = Annotated[Commanded, Depends(_by_operator)]
 """A command for operators only (the `operator` scope)."""
 
 
+def lines(given: Sequence[LineIn | EditLineIn]) -> list[LineRequest]:
+    """A request's lines as the workflow takes them."""
+    return [LineRequest(sku=line.sku, quantity=line.quantity) for line in given]
+
+
 @router.post(
     "/{order_id}/cancel",
     response_model=OrderOut,
     responses={409: {"description": "not cancellable"}},
 )
 async def cancel_order(body: CancelIn, order: ByOwnerOrOperator) -> OrderOut:
-    by = "operator" if order.user.is_operator else "customer"
-    return await order.run(OrderWorkflow.cancel, CancelCommand(reason=body.reason, by=by), body)
+    command = CancelCommand(reason=body.reason, by=order.actor.type)
+    return await order.run(OrderWorkflow.cancel, command, body)
 
 
 @router.post("/{order_id}/approve", response_model=OrderOut)
@@ -99,15 +136,66 @@ async def reject_order(order: ByOperator, body: OptionalDecision = None) -> Orde
     return await order.run(OrderWorkflow.reject, decision, body)
 
 
-@router.post("/{order_id}/shipments", response_model=OrderOut)
+@router.post(
+    "/{order_id}/shipments",
+    response_model=OrderOut,
+    responses=problems(
+        {
+            409: "the order is not confirmed or partially shipped",
+            422: "more units than are left to ship, or a sku not on the order",
+        }
+    ),
+)
 async def ship_order(body: ShipmentIn, order: ByOperator) -> OrderOut:
-    command = ShipCommand(carrier=body.carrier, tracking_number=body.tracking_number)
+    """Ship some units (`lines`), or every unit not shipped yet; the first shipment captures
+    the payment, and the order is `partially_shipped` until every unit has left."""
+    command = ShipCommand(
+        carrier=body.carrier,
+        tracking_number=body.tracking_number,
+        lines=lines(body.lines) if body.lines is not None else None,
+    )
     return await order.run(OrderWorkflow.ship, command, body)
 
 
-@router.post("/{order_id}/delivery", response_model=OrderOut)
-async def deliver_order(order: ByOperator) -> OrderOut:
-    return await order.run(OrderWorkflow.deliver, Decision(), None)
+@router.post(
+    "/{order_id}/delivery",
+    response_model=OrderOut,
+    responses=problems({409: "units are not shipped yet, or nothing was shipped"}),
+)
+async def deliver_order(order: ByOperator, body: OptionalDecision = None) -> OrderOut:
+    """Every shipment delivered: the order is `delivered`. The body (a reason) is optional."""
+    command = DeliverCommand(reason=body.reason) if body else DeliverCommand()
+    return await order.run(OrderWorkflow.deliver, command, body)
+
+
+@router.post(
+    "/{order_id}/shipments/{shipment_id}/delivery",
+    response_model=OrderOut,
+    responses=problems({404: "no such shipment", 409: "the order takes no delivery now"}),
+)
+async def deliver_shipment(
+    shipment_id: ShipmentId, order: ByOperator, body: OptionalDecision = None
+) -> OrderOut:
+    """One shipment delivered; the order is `delivered` once every unit is."""
+    reason = body.reason if body else ""
+    command = DeliverCommand(reason=reason, shipment_id=shipment_id)
+    return await order.run(OrderWorkflow.deliver, command, body)
+
+
+@router.post(
+    "/{order_id}/edits",
+    response_model=OrderOut,
+    responses=problems(
+        {
+            409: "the order cannot be edited now (a customer's, once a shipment has left)",
+            422: "a quantity raised, a sku not on the order, or nothing left to ship",
+        }
+    ),
+)
+async def edit_order(body: EditIn, order: ByOwnerOrOperator) -> OrderOut:
+    """Lower quantities of units not shipped yet (0 removes the line); lines not named stay
+    as they are. The owner may edit until the first shipment, an operator after it too."""
+    return await order.run(OrderWorkflow.edit, EditCommand(lines=lines(body.lines)), body)
 
 
 @router.post(

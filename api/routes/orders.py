@@ -14,15 +14,8 @@ from fastapi import APIRouter, Query, Response
 from api.deps import CurrentUser, Services, ServicesDep
 from api.errors import Problem, problems
 from api.order_client import new_order_id, request_hash
-from api.order_schemas import (
-    CUSTOMER_ID_PATTERN,
-    EventOut,
-    NotificationOut,
-    OrderId,
-    OrderOut,
-    PlaceOrderIn,
-    order_out,
-)
+from api.order_schemas import CUSTOMER_ID_PATTERN, OrderId, PlaceOrderIn
+from api.order_views import EventOut, NotificationOut, OrderOut, order_out
 from api.pagination import decode_cursor, encode_cursor
 from api.ratelimit import OrderRateLimit
 from api.schemas import IdempotencyKey, Page
