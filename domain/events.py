@@ -141,6 +141,14 @@ class ReturnExpired(DomainEvent):
 
 
 @dataclass(frozen=True)
+class ReturnWindowClosed(DomainEvent):
+    """No more returns or refunds; the order waits for the returns still open."""
+
+    name: ClassVar[str] = "return_window_closed"
+    open_returns: list[str]
+
+
+@dataclass(frozen=True)
 class StockRestocked(DomainEvent):
     """Returned units are back on hand."""
 

@@ -128,8 +128,10 @@ class Order(Shipping, Returns):
                 unshipped = tuple((sku, 0) for sku, _ in self.unshipped)
                 edit = cmd.Edit(unshipped, "not shipped in time", actor=SYSTEM)
                 return self._edit(replace(edit, lines=self._kept_shipped(edit.lines)))
-            case OnTimeout.CLOSE:
+            case OnTimeout.CLOSE:  # the process ends, unless a return is still open
                 self.closed = True
+                if waiting := [r.id for r in self.open_returns]:
+                    return self._record(ev.ReturnWindowClosed(open_returns=waiting))
                 return cmd.Outcome()
         raise InvalidTransition(f"an order that is {self.status} has no timer")
 
