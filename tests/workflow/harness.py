@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,9 +23,19 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.orders import LineRequest
+from activities.records import OrderRecord
 from tests.workflow.fakes import Fakes
 from workers.attention import AttentionInterceptor
-from workflows.contracts import AddressInput, OrderPolicy, OrderState, PlaceOrderInput
+from workflows.contracts import (
+    ActorInput,
+    AddressInput,
+    DeliverCommand,
+    OpenReturnCommand,
+    OrderPolicy,
+    OrderState,
+    PlaceOrderInput,
+    ShipCommand,
+)
 from workflows.notification import NotificationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
@@ -33,6 +43,9 @@ from workflows.payment import PaymentWorkflow
 Order = WorkflowHandle[OrderWorkflow, OrderState]
 
 ADDRESS = AddressInput(name="Ada", line1="1 Main St", city="London", postal_code="N1", country="GB")
+OPERATOR = ActorInput(type="operator", id="op_1")
+CUSTOMER = ActorInput(type="customer", id="cus_1")
+"""Who sends the commands of the fulfilment scenarios (`Harness.place` orders for cus_1)."""
 
 
 @dataclass(repr=False)
@@ -82,7 +95,7 @@ class Harness:
             PlaceOrderInput(
                 order_id=order_id,
                 customer_id="cus_1",
-                lines=[LineRequest(sku=s, quantity=q) for s, q in lines.items()],
+                lines=units(lines),
                 shipping_address=ADDRESS,
                 payment_method="pm_card_visa",
                 policy=self.policy(**policy),
@@ -155,3 +168,82 @@ async def skip_until_done(harness: Harness, handle: Order, span: timedelta) -> O
         sleeper.cancel()
         with contextlib.suppress(asyncio.CancelledError, RPCError):
             await sleeper
+
+
+def units(lines: dict[str, int]) -> list[LineRequest]:
+    """Some units of an order's lines, as commands name them."""
+    return [LineRequest(sku=sku, quantity=quantity) for sku, quantity in lines.items()]
+
+
+async def ship(
+    handle: Order, lines: dict[str, int] | None = None, tracking_number: str = "1"
+) -> OrderState:
+    """An operator ships `lines` (None: every unit not shipped yet)."""
+    command = ShipCommand(
+        carrier="DHL",
+        tracking_number=tracking_number,
+        lines=None if lines is None else units(lines),
+        actor=OPERATOR,
+    )
+    return await handle.execute_update(OrderWorkflow.ship, command)
+
+
+async def deliver(handle: Order, shipment_id: str | None = None) -> OrderState:
+    """An operator confirms one shipment delivered (None: every shipment)."""
+    command = DeliverCommand(shipment_id=shipment_id, actor=OPERATOR)
+    return await handle.execute_update(OrderWorkflow.deliver, command)
+
+
+async def open_return(
+    handle: Order, lines: dict[str, int], reason: str = "too small"
+) -> OrderState:
+    """The customer asks to return some delivered units."""
+    command = OpenReturnCommand(lines=units(lines), reason=reason, actor=CUSTOMER)
+    return await handle.execute_update(OrderWorkflow.open_return, command)
+
+
+async def delivered_order(
+    harness: Harness, lines: dict[str, int], **policy: object
+) -> tuple[Order, OrderState]:
+    """An order placed, shipped whole and confirmed delivered by an operator."""
+    handle, accepted = await harness.place(lines, **policy)
+    await ship_and_deliver(handle)
+    return handle, accepted
+
+
+async def ship_and_deliver(handle: Order) -> OrderState:
+    """Once the order is confirmed, an operator ships it whole and confirms it delivered."""
+    await wait_status(handle, "confirmed")
+    await ship(handle)
+    return await deliver(handle)
+
+
+async def settled(handle: Order) -> None:
+    """Wait in real time until the workflow has nothing in flight (no workflow task or
+    activity pending, its history no longer growing): after skipping time, so that an
+    update sent next comes after what the timers decided, not in the same workflow task."""
+    length = -1
+    for _ in range(200):
+        described = await handle.describe()
+        raw = described.raw_description
+        busy = bool(raw.pending_activities) or raw.HasField("pending_workflow_task")
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            return
+        if not busy and described.history_length == length:
+            return
+        length = described.history_length
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} never settled")
+
+
+async def wait_record(
+    handle: Order, check: Callable[[OrderRecord], bool], what: str
+) -> OrderRecord:
+    """Poll the record the workflow last wrote (queries do not skip time) until `check`."""
+    record = None
+    for _ in range(200):
+        record = (await handle.query(OrderWorkflow.state)).record
+        if record is not None and check(record):
+            return record
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the record never showed {what}; last {record}")
