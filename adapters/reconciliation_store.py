@@ -26,6 +26,7 @@ class ReconciliationStore:
             orders.c.total,
             orders.c.currency,
             orders.c.payment_intent_id,
+            orders.c.authorized,
         )
         async with self._engine.connect() as conn:
             return [LedgerEntry(*row) for row in await conn.execute(query)]

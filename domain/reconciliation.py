@@ -13,7 +13,12 @@ from typing import Protocol
 from domain.lifecycle import OrderStatus
 from domain.payments import IntentState, IntentStatus
 
-_CAPTURED_STATUSES = {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.REFUNDED}
+_CAPTURED_STATUSES = {
+    OrderStatus.PARTIALLY_SHIPPED,
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+    OrderStatus.REFUNDED,
+}
 _RELEASED_STATUSES = {OrderStatus.CANCELLED, OrderStatus.PAYMENT_FAILED}
 _HOLDING_STATUSES = {OrderStatus.CONFIRMED, OrderStatus.UNDER_REVIEW}
 _TAKEN = {IntentStatus.AUTHORIZED, IntentStatus.CAPTURED}
@@ -27,6 +32,9 @@ class LedgerEntry:
     total: int
     currency: str
     payment_intent_id: str | None
+    authorized: int = 0
+    """What the provider held for the order; an edit lowers `total` below it (the capture
+    takes the new total and the provider releases the rest)."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +97,13 @@ def _compare(entry: LedgerEntry, intent: IntentState) -> list[Mismatch]:
         return Mismatch(kind, entry.order_id, intent.id, detail)
 
     found = []
-    if intent.amount != entry.total or intent.currency.upper() != entry.currency.upper():
+    held = entry.authorized or entry.total
+    if intent.amount != held or intent.currency.upper() != entry.currency.upper():
         found.append(
             mismatch(
                 "amount_mismatch",
                 f"the provider {intent.amount} {intent.currency},"
-                f" the ledger {entry.total} {entry.currency}",
+                f" the ledger {held} {entry.currency}",
             )
         )
     if intent.status == IntentStatus.CAPTURED and entry.status not in _CAPTURED_STATUSES:

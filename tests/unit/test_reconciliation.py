@@ -23,6 +23,7 @@ def intent(status: IntentStatus, amount: int = 1000, order_id: str | None = "ord
     ("ledger_status", "provider_status"),
     [
         ("confirmed", AUTHORIZED),
+        ("partially_shipped", CAPTURED),
         ("shipped", CAPTURED),
         ("delivered", CAPTURED),
         ("refunded", CAPTURED),
@@ -64,3 +65,12 @@ def test_an_intent_the_ledger_lost_and_an_intent_the_provider_lost_are_reported(
 
 def test_intents_of_other_systems_are_ignored() -> None:
     assert find_mismatches([], [intent(CAPTURED, order_id=None)]) == []
+
+
+def test_an_edited_order_is_compared_with_what_the_provider_held_not_its_new_total() -> None:
+    edited = LedgerEntry("ord_1", "shipped", 600, "EUR", "pi_1", authorized=1000)
+
+    assert find_mismatches([edited], [intent(CAPTURED, amount=1000)]) == []
+    assert [m.kind for m in find_mismatches([edited], [intent(CAPTURED, amount=600)])] == [
+        "amount_mismatch"
+    ]
