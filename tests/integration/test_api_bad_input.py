@@ -38,12 +38,22 @@ ORDER_FIELDS: list[tuple[str, ...]] = [
     ("payment_method",),
 ]
 
+SHIPMENT = {"carrier": "DHL", "tracking_number": "JD014600006281"}
+SOME_LINES = {"lines": [{"sku": "ANY-SKU", "quantity": 1}]}
 COMMANDS: list[tuple[str, dict[str, Any], str]] = [
+    # the command's path under the order, a valid body, and the field spoiled (dotted path)
     ("cancel", {"reason": "changed my mind"}, "reason"),
     ("approve", {"reason": "looks fine"}, "reason"),
     ("reject", {"reason": "looks odd"}, "reason"),
-    ("shipments", {"carrier": "DHL", "tracking_number": "JD014600006281"}, "carrier"),
-    ("shipments", {"carrier": "DHL", "tracking_number": "JD014600006281"}, "tracking_number"),
+    ("shipments", SHIPMENT, "carrier"),
+    ("shipments", SHIPMENT, "tracking_number"),
+    ("shipments", {**SHIPMENT, **SOME_LINES}, "lines.0.sku"),
+    ("delivery", {"reason": "signed for"}, "reason"),
+    ("shipments/S-1/delivery", {"reason": "signed for"}, "reason"),
+    ("edits", SOME_LINES, "lines.0.sku"),
+    ("returns", {**SOME_LINES, "reason": "too small"}, "reason"),
+    ("returns", {**SOME_LINES, "reason": "too small"}, "lines.0.sku"),
+    ("returns/R-1/reject", {"reason": "the parcel was empty"}, "reason"),
     ("refunds", {"reason": "damaged"}, "reason"),
 ]
 
@@ -102,15 +112,19 @@ class Shop:
         self.buyer, self.op, self.sku, self.order_id = buyer, op, sku, order_id
 
 
-@pytest.fixture(scope="module")
-async def shop(api: httpx.AsyncClient) -> AsyncIterator[Shop]:
+async def open_shop(api: httpx.AsyncClient) -> Shop:
     op, buyer = await operator(api), await customer(api)
     sku = await new_product(api, op)
     placed = await api.post("/v1/orders", json=order_body({sku: 1}), headers=buyer)
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["id"]
     await wait_for_status(api, buyer, order_id, "confirmed")
-    yield Shop(buyer, op, sku, order_id)
+    return Shop(buyer, op, sku, order_id)
+
+
+@pytest.fixture(scope="module")
+async def shop(api: httpx.AsyncClient) -> AsyncIterator[Shop]:
+    yield await open_shop(api)
 
 
 async def orders_of(api: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
@@ -159,12 +173,13 @@ async def test_a_control_character_in_any_command_field_is_a_quick_422_and_chang
         await available(api, shop.sku),
         (await api.get(f"{url}/events", headers=shop.op)).json(),
     )
-    bad = {**body, field: f"{body[field]}{char}"}
+    path = tuple(field.split("."))
+    bad = with_value(body, path, value_at(body, path) + char)
 
     answer = await timed(api.post(f"{url}/{command}", **merge(raw_json(bad), shop.op)))
 
     assert_problem(answer, 422, "validation-error")
-    assert ["body", field] in [e["loc"] for e in answer.json()["errors"]]
+    assert ["body", *path] in [e["loc"] for e in answer.json()["errors"]]
     after = (
         await available(api, shop.sku),
         (await api.get(f"{url}/events", headers=shop.op)).json(),
@@ -220,6 +235,12 @@ ORDER_ROUTES = [
     ("POST", "/reject", None),
     ("POST", "/shipments", {"carrier": "DHL", "tracking_number": "1"}),
     ("POST", "/delivery", None),
+    ("POST", "/shipments/S-1/delivery", None),
+    ("POST", "/edits", SOME_LINES),
+    ("POST", "/returns", {**SOME_LINES, "reason": "too small"}),
+    ("GET", "/returns", None),
+    ("POST", "/returns/R-1/receive", None),
+    ("POST", "/returns/R-1/reject", {"reason": "empty"}),
     ("POST", "/refunds", {}),
 ]
 
@@ -241,6 +262,42 @@ async def test_an_order_id_that_cannot_exist_is_the_404_of_an_unknown_order(
     )
 
     assert_problem(answer, 404, "not-found")
+
+
+NOT_A_PART_ID = {
+    "nul": "%00",
+    "nul-after-a-real-shape": "{}-1%00",
+    "escape": "{}-1%1B",
+    "newline-after-a-real-shape": "{}-1%0A",
+    "lower-case": "{lower}-1",
+    "zero": "{}-0",
+    "leading-zero": "{}-01",
+    "surrogate-bytes": "{}-%ED%A0%80",
+    "long": "{}-" + "1" * 300,
+}
+PART_ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    # a route naming a shipment or a return: its kind's prefix, the 404's slug, a valid body
+    "/shipments/{}/delivery": ("S", "unknown-shipment", None),
+    "/returns/{}/receive": ("R", "unknown-return", None),
+    "/returns/{}/reject": ("R", "unknown-return", {"reason": "empty"}),
+}
+
+
+@pytest.mark.parametrize("part_id", NOT_A_PART_ID.values(), ids=NOT_A_PART_ID.keys())
+@pytest.mark.parametrize("route", PART_ROUTES)
+async def test_a_shipment_or_return_id_that_cannot_exist_is_the_404_of_an_unknown_one(
+    api: httpx.AsyncClient, shop: Shop, part_id: str, route: str
+) -> None:
+    prefix, slug, body = PART_ROUTES[route]
+    named = part_id.format(prefix, lower=prefix.lower())
+    url = f"/v1/orders/{shop.order_id}{route.format(named)}"
+    before = (await api.get(f"/v1/orders/{shop.order_id}/events", headers=shop.op)).json()
+
+    answer = await timed(api.post(url, json=body, headers=shop.op))
+
+    assert_problem(answer, 404, slug)
+    after = (await api.get(f"/v1/orders/{shop.order_id}/events", headers=shop.op)).json()
+    assert after == before
 
 
 @pytest.mark.parametrize(
@@ -384,6 +441,30 @@ INTEGER_FIELDS: dict[str, tuple[int, Any]] = {
     "stock-delta": (
         1,
         lambda shop, v: ("POST", f"/v1/products/{shop.sku}/stock", {"delta": v}),
+    ),
+    "shipment-quantity": (
+        1,
+        lambda shop, v: (
+            "POST",
+            f"/v1/orders/{shop.order_id}/shipments",
+            {**SHIPMENT, "lines": [{"sku": shop.sku, "quantity": v}]},
+        ),
+    ),
+    "edit-quantity": (
+        0,
+        lambda shop, v: (
+            "POST",
+            f"/v1/orders/{shop.order_id}/edits",
+            {"lines": [{"sku": shop.sku, "quantity": v}]},
+        ),
+    ),
+    "return-quantity": (
+        1,
+        lambda shop, v: (
+            "POST",
+            f"/v1/orders/{shop.order_id}/returns",
+            {"lines": [{"sku": shop.sku, "quantity": v}], "reason": "too small"},
+        ),
     ),
 }
 NOT_INTEGERS = {"string": str, "float": float, "bool": lambda _: True}

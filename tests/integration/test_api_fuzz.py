@@ -301,3 +301,34 @@ async def test_the_api_conforms_to_its_openapi_document_under_fuzzing(
         failures += await asyncio.to_thread(_stateful, document, labels, url, headers, sku)
 
     assert not failures, "\n\n".join(failures)
+
+
+FULFILMENT_BY_OPERATORS = {
+    "POST /v1/orders/{order_id}/shipments",
+    "POST /v1/orders/{order_id}/delivery",
+    "POST /v1/orders/{order_id}/shipments/{shipment_id}/delivery",
+    "POST /v1/orders/{order_id}/returns/{return_id}/receive",
+    "POST /v1/orders/{order_id}/returns/{return_id}/reject",
+}
+FULFILMENT_BY_OWNERS = {
+    "POST /v1/orders/{order_id}/edits",
+    "POST /v1/orders/{order_id}/returns",
+    "GET /v1/orders/{order_id}/returns",
+}
+
+
+async def test_the_fuzzing_runs_each_fulfilment_operation_with_the_role_that_may_call_it(
+    api: httpx.AsyncClient,
+) -> None:
+    """The runs above split the operations by the `operator` scope the document declares: an
+    operator's route documented without it would be fuzzed only into customers' 403s, an
+    owner's documented with it only with the operator's token."""
+    document = (await api.get("/openapi.json")).json()
+    every = {
+        f"{method.upper()} {path}" for path, ops in document["paths"].items() for method in ops
+    }
+    operator_only = _operator_only(document)
+
+    assert FULFILMENT_BY_OPERATORS | FULFILMENT_BY_OWNERS <= every
+    assert FULFILMENT_BY_OPERATORS <= operator_only
+    assert not FULFILMENT_BY_OWNERS & operator_only
