@@ -62,6 +62,10 @@ class ReturnOut(BaseModel):
     lines: list[UnitsOut]
     reason: str
     refund: MoneyOut = Field(description="what receiving the return refunded")
+    restock: bool = Field(True, description="whether its units went back on hand")
+    resolution: str | None = Field(
+        None, description="why it was rejected (the operator's reason) or expired"
+    )
     requested_at: datetime
     resolved_at: datetime | None
 

@@ -226,6 +226,7 @@ async def test_a_return_is_rejected_or_received_without_restocking(api: httpx.As
     assert rejected.status_code == 200, rejected.text
     assert rejected.json()["status"] == "rejected"
     assert rejected.json()["refund"]["amount"] == 0
+    assert rejected.json()["resolution"] == "the parcel was empty"
     assert_problem(
         await order.post("returns/R-1/reject", {"reason": "again"}), 409, "invalid-state"
     )
