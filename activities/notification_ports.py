@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -50,7 +50,7 @@ class OrderSummary(OrderRecord):
     customer_name: str
     email: str
     phone: str | None = None
-    event_data: dict[str, str | int | None] = {}
+    event_data: dict[str, Any] = {}
 
 
 class Customer(BaseModel):

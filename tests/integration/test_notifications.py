@@ -581,11 +581,6 @@ async def split_order(engine: AsyncEngine) -> str:
     return order_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OrderSummary.event_data (activities/notification_ports.py) takes only str, int "
-    "and None, and order_shipped and return_requested record their lines as lists",
-)
 async def test_each_shipment_and_each_return_is_an_email_of_its_own_naming_it(
     temporal: Client, settings: Settings, engine: AsyncEngine, real_parts: RealParts
 ) -> None:

@@ -245,11 +245,6 @@ def test_the_merchant_webhook_carries_the_orders_shipments_and_returns() -> None
     }  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OrderSummary.event_data (activities/notification_ports.py) takes only str, int "
-    "and None, and these events record their lines as lists",
-)
 def test_the_events_data_as_the_order_records_it_reaches_the_templates() -> None:
     lines = [{"sku": "MUG", "quantity": 1}]
     recorded = {
