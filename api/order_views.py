@@ -58,7 +58,7 @@ class ShipmentOut(BaseModel):
 
 class ReturnOut(BaseModel):
     id: str = Field(examples=["R-1"])
-    status: str = Field(description="requested, then received, rejected or expired")
+    status: str = Field(description="requested, then received, rejected, expired or closed")
     lines: list[UnitsOut]
     reason: str
     refund: MoneyOut = Field(description="what receiving the return refunded")

@@ -133,6 +133,16 @@ class ReturnRejected(DomainEvent):
 
 
 @dataclass(frozen=True)
+class ReturnClosed(DomainEvent):
+    """An open return closed because everything captured was refunded otherwise (no
+    message: the refund's own tells the customer)."""
+
+    name: ClassVar[str] = "return_closed"
+    return_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ReturnExpired(DomainEvent):
     """Not received within the return's receive timeout."""
 

@@ -293,12 +293,11 @@ class Order(Shipping, Returns):
         self._pay(PaymentStatus.PARTIALLY_REFUNDED if partly else PaymentStatus.REFUNDED)
         if partly:
             return self._record(*new)
-        closing = cmd.Outcome()
-        for back in self.open_returns:
-            closing = closing.then(
-                self._resolve(back.id, ReturnStatus.REJECTED, "everything was refunded")
-            )
         effects: list[cmd.Effect] = [cmd.ReleaseStock()] if self.unshipped else []
         self._enter(OrderStatus.REFUNDED)
         new.append(ev.OrderRefunded())
-        return self._record(*new).then(closing).then(cmd.Outcome(effects=effects))
+        outcome = self._record(*new)
+        for back in self.open_returns:
+            closed = self._resolve(back.id, ReturnStatus.CLOSED, "everything was refunded")
+            outcome = outcome.then(closed)
+        return outcome.then(cmd.Outcome(effects=effects))

@@ -88,6 +88,8 @@ class Returns(OrderCore):
         self._set_return(replace(back, status=status, resolution=reason, resolved_at=self._when))
         if status == ReturnStatus.EXPIRED:
             return self._record(ev.ReturnExpired(return_id=back.id))
+        if status == ReturnStatus.CLOSED:
+            return self._record(ev.ReturnClosed(return_id=back.id, reason=reason))
         return self._record(ev.ReturnRejected(return_id=back.id, reason=reason))
 
     def _set_return(self, changed: Return) -> None:

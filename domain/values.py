@@ -82,6 +82,8 @@ class ReturnStatus(StrEnum):
     RECEIVED = "received"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    CLOSED = "closed"
+    """Still open when everything captured was refunded otherwise: nothing left to refund."""
 
 
 @dataclass(frozen=True)
