@@ -32,6 +32,8 @@ PATHS = (
     *("review_timeout", "three_d_secure_expired", "cancel_authorizing", "cancel_three_d_secure"),
     *("capture_failed", "refund_failed", "delivery_timeout", "refund_replay"),
     "notification_gives_up",
+    *("split_shipment", "edit_before_shipment", "edit_after_shipment"),
+    *("return_received", "return_rejected", "return_expired", "partial_fulfilment_timeout"),
 )
 """Every path an order can take, each recorded by `make histories` (tests/replay/record.py)."""
 
