@@ -1,0 +1,287 @@
+"""What the chaos run counts once its orders are done: each count must be 0 ("nothing lost"
+and "never stuck" in docs/orders.md). Every count prints a line per order or sku it
+counts, so a failure says where to look.
+
+- `lost`: an order not where its kind must end (tests/chaos/shop.py), or shipped without a
+  capture in Stripe.
+- `double_captures`: an order with more than one captured PaymentIntent.
+- `refunded_over_captured`: an order that refunded more than it captured, in the ledger
+  (the read model) or in Stripe.
+- `stock_mismatches`: a sku whose stock does not add up: on hand is the starting stock less
+  the units committed plus the units restocked, reserved is what orders still hold; each
+  order's committed units are its shipped units and its restocked units those of its
+  received returns (so each unit is counted once); what an order reserved is committed,
+  released or still held.
+- `stuck`: an order workflow still running that waits on nothing: no timer, no activity,
+  no workflow task, nor (while it authorizes) its payment; or one whose workflow task keeps
+  failing, or that failed or was terminated.
+- `duplicate_emails`: a second message for the same (order, event, occurrence).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from typing import Any
+
+import stripe
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+
+from devstack.mailbox import read_mailbox
+from tests.chaos.shop import Order, Script
+from workflows.names import order_workflow_id
+
+Stock = dict[str, tuple[int, int]]
+"""(on hand, reserved) per sku."""
+
+
+def say(line: str) -> None:
+    print(f"chaos: {line}", flush=True)
+
+
+async def stock(database_url: str) -> Stock:
+    """Every product's units on hand and reserved."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT sku, on_hand, reserved FROM products"))
+            return {sku: (on_hand, reserved) for sku, on_hand, reserved in rows.all()}
+    finally:
+        await engine.dispose()
+
+
+def lost(scripts: Iterable[Script], orders: dict[str, Order | None]) -> list[str]:
+    astray = []
+    for script in scripts:
+        if (why := script.astray(orders.get(script.order_id))) is not None:
+            say(f"order {script.order_id} ({script.kind}) {why}")
+            astray.append(script.order_id)
+    return astray
+
+
+def payments(stripe_base: str, scripts: list[Script], ledger: dict[str, Order]) -> dict[str, int]:
+    """Captures and refunds as Stripe and the ledger hold them."""
+    client = stripe.StripeClient("sk_test_local", base_addresses={"api": stripe_base})
+    intents = _all(client.v1.payment_intents.list)
+    refunds = _all(client.v1.refunds.list)
+    succeeded: collections.Counter[str] = collections.Counter()
+    captured: collections.Counter[str] = collections.Counter()
+    by_charge = {_id(i["latest_charge"]): i for i in intents if i.get("latest_charge")}
+    for intent in intents:
+        if intent["status"] == "succeeded":
+            succeeded[intent["metadata"].get("order_id")] += 1
+            captured[intent["metadata"].get("order_id")] += int(intent["amount"])
+    refunded: collections.Counter[str] = collections.Counter()
+    for refund in refunds:
+        paid = by_charge.get(str(refund.get("charge")))
+        if paid is None:
+            continue
+        order_id = paid["metadata"].get("order_id")
+        if refund.get("payment_intent"):  # one the engine asked for
+            refunded[order_id] += int(refund["amount"])
+        else:  # what a capture below the authorization gave back (localstripe's way)
+            captured[order_id] -= int(refund["amount"])
+    double = [order_id for order_id, n in succeeded.items() if n > 1]
+    for order_id in double:
+        say(f"order {order_id} has {succeeded[order_id]} captured PaymentIntents")
+    uncaptured = [
+        s.order_id for s in scripts if s.kind != "cancelled" and succeeded[s.order_id] == 0
+    ]
+    for order_id in uncaptured:
+        say(f"order {order_id} was shipped without a capture in Stripe")
+    over = set()
+    for script in scripts:
+        order_id, row = script.order_id, ledger.get(script.order_id) or {}
+        if row.get("refunded", 0) > row.get("captured", 0):
+            say(f"order {order_id} refunded {row['refunded']} of {row['captured']} (ledger)")
+            over.add(order_id)
+        if refunded[order_id] > captured[order_id]:
+            say(f"order {order_id} refunded {refunded[order_id]} of {captured[order_id]} (Stripe)")
+            over.add(order_id)
+        if row and refunded[order_id] != row.get("refunded", 0):  # told, not counted
+            say(
+                f"order {order_id}: Stripe refunded {refunded[order_id]}, the ledger "
+                f"{row.get('refunded')} (localstripe ignores idempotency keys: a refund "
+                "retried after a kill is made twice there, once in real Stripe)"
+            )
+    return {
+        "uncaptured": len(uncaptured),
+        "double_captures": len(double),
+        "refunded_over_captured": len(over),
+    }
+
+
+def _id(found: Any) -> str:
+    """The id of a Stripe object given as its id or expanded (localstripe expands charges)."""
+    return str(found["id"] if isinstance(found, dict) else found)
+
+
+def _all(listing: Any) -> list[dict[str, Any]]:
+    """Every object of a Stripe list, page by page."""
+    page = listing(params={"limit": 100})
+    found = [item.to_dict() for item in page.data]
+    while page.has_more and page.data:
+        page = listing(params={"limit": 100, "starting_after": page.data[-1].id})
+        found += [item.to_dict() for item in page.data]
+    return found
+
+
+async def ledger(database_url: str, order_ids: list[str]) -> tuple[dict[str, Order], Any]:
+    """The orders' rows of the read model, and their reservations and stock moves."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            ids = {"ids": order_ids}
+            orders = await conn.execute(
+                text(
+                    "SELECT id, status, lines, returns, captured, refunded FROM orders"
+                    " WHERE id = ANY(:ids)"
+                ),
+                ids,
+            )
+            held = await conn.execute(
+                text(
+                    "SELECT order_id, sku, status, quantity FROM reservations"
+                    " WHERE order_id = ANY(:ids)"
+                ),
+                ids,
+            )
+            moves = await conn.execute(
+                text("SELECT order_id, kind, lines FROM stock_moves WHERE order_id = ANY(:ids)"),
+                ids,
+            )
+            rows = {row["id"]: dict(row) for row in orders.mappings().all()}
+            return rows, (held.all(), moves.all())
+    finally:
+        await engine.dispose()
+
+
+def stock_mismatches(
+    start: Stock,
+    end: Stock,
+    scripts: list[Script],
+    rows: dict[str, Order],
+    moved: Any,
+) -> int:
+    """The skus whose stock does not add up (the module's docstring says how)."""
+    reservations, moves = moved
+    # units per (order, sku) and kind: committed, released, restocked, held
+    units: dict[tuple[str, str], collections.Counter[str]] = collections.defaultdict(
+        collections.Counter
+    )
+    for order_id, sku, status, quantity in reservations:
+        kind = {"reserved": "held", "committed": "commit", "released": "release"}[status]
+        units[(order_id, sku)][kind] += quantity
+    for order_id, kind, lines in moves:
+        for line in lines:
+            units[(order_id, line["sku"])][kind] += line["quantity"]
+    wrong: set[str] = set()
+
+    def mismatch(sku: str, what: str) -> None:
+        say(f"stock {sku}: {what}")
+        wrong.add(sku)
+
+    for script in scripts:
+        row = rows.get(script.order_id)
+        if row is None:
+            continue
+        shipped = {line["sku"]: line.get("shipped", 0) for line in row["lines"]}
+        restocked: collections.Counter[str] = collections.Counter()
+        for back in row["returns"]:
+            if back["status"] == "received" and back.get("restock", True):
+                for line in back["lines"]:
+                    restocked[line["sku"]] += line["quantity"]
+        final = row["status"] in {"delivered", "cancelled", "refunded"}
+        for sku, placed in script.placed.items():
+            got = units[(script.order_id, sku)]
+            order = f"order {script.order_id} ({script.kind}, {row['status']})"
+            if got["commit"] + got["release"] + got["held"] != placed:
+                mismatch(sku, f"{order} reserved {placed}, moved {dict(got)}")
+            if got["commit"] != shipped.get(sku, 0):
+                mismatch(sku, f"{order} shipped {shipped.get(sku, 0)}, committed {got['commit']}")
+            if got["restock"] != restocked[sku]:
+                mismatch(sku, f"{order} received {restocked[sku]} back, restocked {got['restock']}")
+            if final and got["held"]:
+                mismatch(sku, f"{order} still holds {got['held']}")
+    for sku, (on_hand, reserved) in end.items():
+        of_sku = [got for (_, s), got in units.items() if s == sku]
+        committed = sum(got["commit"] for got in of_sku)
+        restocked_units = sum(got["restock"] for got in of_sku)
+        held = sum(got["held"] for got in of_sku)
+        first_on_hand, first_reserved = start.get(sku, (0, 0))
+        if on_hand != first_on_hand - committed + restocked_units:
+            mismatch(
+                sku,
+                f"{on_hand} on hand, started with {first_on_hand}, {committed} committed, "
+                f"{restocked_units} restocked",
+            )
+        if reserved != first_reserved + held:
+            mismatch(sku, f"{reserved} reserved, started with {first_reserved}, orders hold {held}")
+    return len(wrong)
+
+
+async def stuck(temporal: str, orders: dict[str, Order | None]) -> int:
+    """Order workflows that wait on nothing (the module's docstring says which)."""
+    client = await Client.connect(temporal)
+    found = 0
+    for order_id, order in orders.items():
+        handle = client.get_workflow_handle(order_workflow_id(order_id))
+        described = await handle.describe()
+        status = order["status"] if order else None
+        why = None
+        if described.status not in {
+            WorkflowExecutionStatus.RUNNING,
+            WorkflowExecutionStatus.COMPLETED,
+        }:
+            why = f"its workflow is {described.status.name if described.status else None}"
+        elif described.status == WorkflowExecutionStatus.RUNNING:
+            raw = described.raw_description
+            task = raw.pending_workflow_task if raw.HasField("pending_workflow_task") else None
+            if task is not None and task.attempt > 1:
+                why = f"its workflow task failed {task.attempt - 1} times"
+            elif task is None and not raw.pending_activities and not await _timers(handle):
+                if status != "accepted" or not raw.pending_children:
+                    why = "its workflow waits on nothing"
+        if why is not None:
+            say(f"order {order_id} ({status}): {why}")
+            found += 1
+    return found
+
+
+async def _timers(handle: WorkflowHandle[Any, Any]) -> int:
+    """The workflow's timers started and neither fired nor cancelled."""
+    running: set[str] = set()
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            running.add(event.timer_started_event_attributes.timer_id)
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            running.discard(event.timer_fired_event_attributes.timer_id)
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
+            running.discard(event.timer_canceled_event_attributes.timer_id)
+    return len(running)
+
+
+def duplicate_emails(mail_dir: Any, scripts: list[Script]) -> tuple[int, int]:
+    """Messages sent again for the same (order, event, occurrence) (their `X-Delivery-Key`,
+    `order/event/channel[/occurrence]`), and how many expected ones are missing."""
+    sent: collections.Counter[tuple[str, str, int]] = collections.Counter()
+    for message in read_mailbox(mail_dir):
+        order_id, event, _channel, *nth = str(message["X-Delivery-Key"]).split("/")
+        sent[(order_id, event, int(nth[0]) if nth else 1)] += 1
+    for (order_id, event, occurrence), n in sent.items():
+        if n > 1:
+            say(f"order {order_id}: {n} emails for {event} #{occurrence}")
+    missing = [
+        (s.order_id, event, occurrence)
+        for s in scripts
+        for event, occurrence in s.emails
+        if sent[(s.order_id, event, occurrence)] == 0
+    ]
+    by_event = collections.Counter(event for _, event, _ in missing)
+    for event, n in sorted(by_event.items()):
+        some = [f"{o} #{k}" for o, e, k in missing if e == event][:3]
+        say(f"{n} emails for {event} not sent (as {', '.join(some)})")
+    return sum(n - 1 for n in sent.values() if n > 1), len(missing)
