@@ -16,12 +16,15 @@ counts, so a failure says where to look.
   no workflow task, nor (while it authorizes) its payment; or one whose workflow task keeps
   failing, or that failed or was terminated.
 - `duplicate_emails`: a second message for the same (order, event, occurrence).
+- `unsent_emails`: a message the order's customer must get (tests/chaos/shop.py, `EMAILS`)
+  and never got, once the run has waited for the last retries.
 """
 
 from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import stripe
@@ -264,24 +267,37 @@ async def _timers(handle: WorkflowHandle[Any, Any]) -> int:
     return len(running)
 
 
-def duplicate_emails(mail_dir: Any, scripts: list[Script]) -> tuple[int, int]:
-    """Messages sent again for the same (order, event, occurrence) (their `X-Delivery-Key`,
-    `order/event/channel[/occurrence]`), and how many expected ones are missing."""
+def _sent(mail_dir: Path) -> collections.Counter[tuple[str, str, int]]:
+    """Messages per (order, event, occurrence), from their `X-Delivery-Key`
+    (`order/event/channel[/occurrence]`)."""
     sent: collections.Counter[tuple[str, str, int]] = collections.Counter()
     for message in read_mailbox(mail_dir):
         order_id, event, _channel, *nth = str(message["X-Delivery-Key"]).split("/")
         sent[(order_id, event, int(nth[0]) if nth else 1)] += 1
-    for (order_id, event, occurrence), n in sent.items():
-        if n > 1:
-            say(f"order {order_id}: {n} emails for {event} #{occurrence}")
-    missing = [
+    return sent
+
+
+def unsent(mail_dir: Path, scripts: list[Script]) -> list[tuple[str, str, int]]:
+    """(order, event, occurrence) of each message its customer must get and has not."""
+    sent = _sent(mail_dir)
+    return [
         (s.order_id, event, occurrence)
         for s in scripts
         for event, occurrence in s.emails
         if sent[(s.order_id, event, occurrence)] == 0
     ]
+
+
+def duplicate_emails(mail_dir: Path, scripts: list[Script]) -> tuple[int, int]:
+    """Messages sent again for the same (order, event, occurrence), and how many of those
+    the orders must get were never sent."""
+    sent = _sent(mail_dir)
+    for (order_id, event, occurrence), n in sent.items():
+        if n > 1:
+            say(f"order {order_id}: {n} emails for {event} #{occurrence}")
+    missing = unsent(mail_dir, scripts)
     by_event = collections.Counter(event for _, event, _ in missing)
     for event, n in sorted(by_event.items()):
         some = [f"{o} #{k}" for o, e, k in missing if e == event][:3]
-        say(f"{n} emails for {event} not sent (as {', '.join(some)})")
+        say(f"{n} emails for {event} never sent (as {', '.join(some)})")
     return sum(n - 1 for n in sent.values() if n > 1), len(missing)

@@ -25,4 +25,5 @@ async def test_killing_each_worker_mid_load_loses_and_duplicates_nothing(
         "stock_mismatches": 0,
         "stuck": 0,
         "duplicate_emails": 0,
+        "unsent_emails": 0,
     }
