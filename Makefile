@@ -45,7 +45,7 @@ db-migrate: setup  ## alembic upgrade head on DATABASE_URL or the embedded Postg
 db-seed: setup
 	$(PY) -m devstack.db seed
 
-chaos: setup  ## orders under SIGKILLs and outages of every part; ends lost=0 double_captures=0 duplicate_emails=0
+chaos: setup  ## orders (split shipments, edits, returns) under SIGKILLs and outages of every part; every count it prints ends 0
 	env -u DATABASE_URL $(PY) -m tests.chaos.run --full --orders $(or $(ORDERS),200)
 
 bench: setup  ## orders/s through the API beside a same-shape no-op baseline; ends ratio=<engine/baseline>

@@ -92,6 +92,25 @@ def compile_bytecode(folder: Path = WORKFLOWS) -> None:
         log.warning("workflow_bytecode_not_written", folder=str(folder))
 
 
+async def connect_patiently(
+    settings: Settings, *, runtime: Runtime | None = None, within: float = 60.0
+) -> Client:
+    """Connect to Temporal, retrying with backoff for `within` seconds: a worker started
+    while the cluster is (re)starting waits for it instead of exiting at once (and then
+    depending on a supervisor to start it again)."""
+    loop = asyncio.get_running_loop()
+    give_up, delay = loop.time() + within, 0.25
+    while True:
+        try:
+            return await connect(settings, runtime=runtime)
+        except RuntimeError as error:  # the SDK's "Failed client connect"
+            if loop.time() + delay > give_up:
+                raise
+            log.warning("temporal_unreachable", error=str(error)[:200], retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 async def serve(queue: str, build: WorkerFactory) -> None:
     """Connect, build the queue's worker, run it; stop gracefully on a signal."""
     settings = get_settings()
@@ -105,7 +124,7 @@ async def serve(queue: str, build: WorkerFactory) -> None:
         else None
     )
     compile_bytecode()
-    client = await connect(settings, runtime=runtime)
+    client = await connect_patiently(settings, runtime=runtime)
     worker = await build(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
