@@ -117,15 +117,18 @@ class Provider:
 OK = Provider()
 
 
-def perform(order: Order, outcome: cmd.Outcome, provider: Provider = OK) -> cmd.Outcome:
-    """Perform the outcome's effects in order, settling each as the workflow does; the
-    answer is the whole decision: every event recorded and every effect asked, in order."""
+def perform(
+    order: Order, outcome: cmd.Outcome, provider: Provider = OK, *, at: datetime | None = None
+) -> cmd.Outcome:
+    """Perform the outcome's effects in order, settling each as the workflow does (`at`
+    the time each is settled); the answer is the whole decision: every event recorded and
+    every effect asked, in order."""
     whole, pending = outcome, list(outcome.effects)
     while pending:
         effect = pending.pop(0)
         if isinstance(effect, cmd.Notify):
             continue
-        follow = order.settle(effect, provider.result(order, effect))
+        follow = order.settle(effect, provider.result(order, effect), at)
         pending += follow.effects
         whole = whole.then(follow)
     return whole
