@@ -99,14 +99,18 @@ async def _top_up(api: httpx.AsyncClient, op: dict[str, str], orders: int) -> No
 
 
 async def _count(
-    stack: Stack, shop: Shop, scripts: list[Script], start: counts.Stock
+    stack: Stack,
+    shop: Shop,
+    scripts: list[Script],
+    start: counts.Stock,
+    told: list[tuple[str, str, int]],
 ) -> dict[str, int]:
     database = stack.env["DATABASE_URL"]
     ids = [s.order_id for s in scripts]
     orders: dict[str, Order | None] = {order_id: await shop.order(order_id) for order_id in ids}
     rows, moved = await counts.ledger(database, ids)
     paid = counts.payments(stack.env["STRIPE_API_BASE"], scripts, rows)
-    duplicates, unsent = counts.duplicate_emails(stack.mail_dir, scripts)
+    duplicates, unsent = counts.duplicate_emails(stack.mail_dir, told)
     return {
         "lost": len(counts.lost(scripts, orders)) + paid["uncaptured"],
         "double_captures": paid["double_captures"],
@@ -142,12 +146,13 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
             chaos = asyncio.create_task(_chaos(stack, full, killed))
             scripts = await asyncio.gather(*[one(n) for n in range(orders)])
             await chaos
+            told = counts.told({s.order_id: await shop.timeline(s.order_id) for s in scripts})
             deadline_mail = time.monotonic() + MAIL_WAIT
             while time.monotonic() < deadline_mail:  # the last notifications, retried
-                if not counts.unsent(stack.mail_dir, scripts):
+                if not counts.unsent(stack.mail_dir, told):
                     break
                 await asyncio.sleep(1)
-            result = await _count(stack, shop, scripts, start)
+            result = await _count(stack, shop, scripts, start, told)
             failed = any(result.values())
             return result
     finally:

@@ -36,19 +36,6 @@ KINDS = (
 )
 """Order n is of kind `KINDS[n % len(KINDS)]`."""
 
-EMAILS = {
-    "delivered": "order_accepted order_confirmed order_shipped order_delivered",
-    "cancelled": "order_accepted order_confirmed order_cancelled",
-    "split": "order_accepted order_confirmed order_shipped order_shipped order_delivered",
-    "edited_received": "order_accepted order_confirmed order_updated order_shipped"
-    " order_shipped order_delivered return_requested return_received refund_issued",
-    "edited_rejected": "order_accepted order_confirmed order_updated order_shipped"
-    " order_delivered return_requested return_rejected",
-    "returned_whole": "order_accepted order_confirmed order_shipped order_delivered"
-    " return_requested return_received refund_issued",
-}
-"""The customer's messages each kind must get, one per event and occurrence."""
-
 
 @dataclass
 class Script:
@@ -67,16 +54,6 @@ class Script:
     def intent(self) -> str:
         """The status it must end in."""
         return {"cancelled": "cancelled", "returned_whole": "refunded"}.get(self.kind, "delivered")
-
-    @property
-    def emails(self) -> list[tuple[str, int]]:
-        """(event, occurrence) of each message its customer must get once."""
-        seen: dict[str, int] = {}
-        keys = []
-        for event in EMAILS[self.kind].split():
-            seen[event] = seen.get(event, 0) + 1
-            keys.append((event, seen[event]))
-        return keys
 
     def astray(self, order: Order | None) -> str | None:
         """Why the order is not what its kind must end as, or None."""
@@ -116,6 +93,15 @@ class Shop:
         )
         order: Order = answer.json()
         return order
+
+    async def timeline(self, order_id: str) -> list[str]:
+        """The types of the order's timeline entries, oldest first."""
+        answer = await retrying(
+            lambda: self.api.get(f"/v1/orders/{order_id}/events", headers=self.operator)
+        )
+        body = answer.json()
+        entries = body["items"] if isinstance(body, dict) else body
+        return [entry["type"] for entry in entries]
 
     async def drive(self, n: int) -> Script:
         """Place order n, wait for its confirmation, then take it where its kind goes."""
