@@ -71,8 +71,28 @@ class Attempt:
     recorded: asyncio.Future[None] | None = field(default=None, repr=False)
 
     async def accepted(self) -> None:
-        self.recorded = asyncio.ensure_future(self.store.mark_sent(self.key))
+        """Record that the receiver has the message. The write is retried through a short
+        database outage (`MARK_PATIENCE`): lost, the retry after the lease would send the
+        message again."""
+        self.recorded = asyncio.ensure_future(_mark_sent(self.store, self.key))
         await asyncio.shield(self.recorded)
+
+
+MARK_PATIENCE = 15.0
+"""Seconds a delivery keeps trying to record its acceptance (inside the attempt's timeout)."""
+
+
+async def _mark_sent(store: DeliveryStore, key: DeliveryKey) -> None:
+    loop = asyncio.get_running_loop()
+    give_up, delay = loop.time() + MARK_PATIENCE, 0.2
+    while True:
+        try:
+            return await store.mark_sent(key)
+        except Exception:  # the database restarting; anything else fails again at the end
+            if loop.time() + delay > give_up:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def _heartbeat(every: float) -> None:
