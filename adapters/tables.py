@@ -1,11 +1,13 @@
 """PostgreSQL tables: users, catalogue and stock, reservations and stock moves, the orders
-read model, the order timeline and notification deliveries. Alembic migrations are generated
+read model, the order timeline, notification deliveries and merchant webhook endpoints with their
+deliveries and attempts. Alembic migrations are generated
 from here."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -186,3 +189,90 @@ reconciliation_reports = Table(
 )
 """Each run of the ledger-versus-Stripe comparison, newest read by operators."""
 Index("ix_reconciliation_reports_created", reconciliation_reports.c.created_at.desc())
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    # the event names it takes, or ["*"]
+    Column("events", JSONB, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    # the signing key; after a rotation the previous one signs too, until previous_secret_until
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text),
+    Column("previous_secret_until", DateTime(timezone=True)),
+    # the first failed attempt since the last one the endpoint accepted (None: not failing)
+    Column("failing_since", DateTime(timezone=True)),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_reason", Text),
+    # when the operator was told the endpoint was disabled (None: not yet)
+    Column("disabled_notified_at", DateTime(timezone=True)),
+    *_timestamps(),
+)
+"""Merchant webhook endpoints (docs/webhooks.md); `we_env` is the one seeded from
+MERCHANT_WEBHOOK_URL and MERCHANT_WEBHOOK_SECRET."""
+Index("ix_webhook_endpoints_created", webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "endpoint_id",
+        String(40),
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # one event occurrence: the same id at every endpoint and on every redelivery
+    Column("event_id", String(128), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("order_id", String(40), ForeignKey("orders.id"), nullable=False),
+    Column("occurrence", Integer, nullable=False, server_default="1"),
+    Column("event_created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    # the attempt series: 1, then one more per redelivery; sent_series: the last one sent
+    Column("series", Integer, nullable=False, server_default="1"),
+    Column("sent_series", Integer, nullable=False, server_default="0"),
+    # the JSON body, frozen at the first attempt: every attempt and redelivery sends the same
+    Column("body", Text),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    # the attempt holding the delivery and until when (as notifications' claims)
+    Column("claim_token", String(32)),
+    Column("claimed_until", DateTime(timezone=True)),
+    *_timestamps(),
+    CheckConstraint("status in ('pending', 'sent', 'failed')", name="status"),
+    UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+)
+"""One (endpoint, event occurrence): a durable delivery, retried for a day, redeliverable."""
+Index(
+    "ix_webhook_deliveries_endpoint_created",
+    webhook_deliveries.c.endpoint_id,
+    webhook_deliveries.c.created_at.desc(),
+    webhook_deliveries.c.id.desc(),
+)
+Index("ix_webhook_deliveries_event_id", webhook_deliveries.c.event_id)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "delivery_id",
+        String(40),
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True),
+    Column("series", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    # running: the attempt holds the claim (or died holding it); sent; failed
+    Column("outcome", String(16), nullable=False, server_default="running"),
+    Column("status_code", Integer),
+    Column("error", Text),
+    CheckConstraint("outcome in ('running', 'sent', 'failed')", name="outcome"),
+)
+"""Every attempt of a delivery: written when it claims the delivery, completed with its
+answer; one left `running` past its claim died without an answer."""
