@@ -19,6 +19,10 @@ counts, so a failure says where to look.
 - `unsent_emails`: a message the order's customer must get (one per customer-notified event
   and occurrence of its timeline) and never got, once the run has waited for the last
   retries.
+- `duplicate_webhooks`: a second request the merchant's receiver took for the same event id
+  (tests/chaos/merchant.py; a receiver deduplicating by `X-Event-Id` would drop it).
+- `unsent_webhooks`: an event occurrence of the timeline the receiver never took, or whose
+  delivery the engine's log does not hold exactly once as `sent`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from devstack.mailbox import read_mailbox
 from domain.events import DomainEvent
 from tests.chaos.shop import Order, Script
 from workflows.names import order_workflow_id
+from workflows.webhook_contracts import event_id
 
 Stock = dict[str, tuple[int, int]]
 """(on hand, reserved) per sku."""
@@ -325,3 +330,46 @@ def duplicate_emails(mail_dir: Path, expected: list[tuple[str, str, int]]) -> tu
         some = [f"{o} #{k}" for o, e, k in missing if e == event][:3]
         say(f"{n} emails for {event} never sent (as {', '.join(some)})")
     return sum(n - 1 for n in sent.values() if n > 1), len(missing)
+
+
+def webhook_events(expected: list[tuple[str, str, int]]) -> dict[str, tuple[str, str, int]]:
+    """The event id of each (order, event, occurrence) the merchant's endpoint must get."""
+    return {event_id(*key): key for key in expected}
+
+
+async def webhook_log(database_url: str, event_ids: list[str]) -> dict[str, list[str]]:
+    """The status of each delivery the engine's log holds for these event ids."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT event_id, status FROM webhook_deliveries WHERE event_id = ANY(:ids)"),
+                {"ids": event_ids},
+            )
+            log: dict[str, list[str]] = collections.defaultdict(list)
+            for found, status in rows.all():
+                log[found].append(status)
+            return log
+    finally:
+        await engine.dispose()
+
+
+def webhooks(
+    received: collections.Counter[str],
+    expected: dict[str, tuple[str, str, int]],
+    log: dict[str, list[str]],
+) -> tuple[int, int]:
+    """Event ids the receiver took more than once, and those it must have taken but did not
+    (or that the engine's log does not record as one `sent` delivery)."""
+    for found, n in sorted(received.items()):
+        if n > 1:
+            say(f"webhook {found} taken {n} times")
+    unsent = []
+    for found, (order_id, event, occurrence) in sorted(expected.items()):
+        if received[found] == 0:
+            unsent.append(found)
+            say(f"order {order_id}: webhook for {event} #{occurrence} never taken ({found})")
+        elif log.get(found) != ["sent"]:
+            unsent.append(found)
+            say(f"order {order_id}: webhook {found} logged as {log.get(found, [])}, not one sent")
+    return sum(n - 1 for n in received.values() if n > 1), len(unsent)

@@ -10,7 +10,10 @@ return received (restocked or not) or rejected, and returned whole. The reduced 
 test`: 30 orders, one SIGKILL of each worker) and the full one (`make chaos`: also restarts
 Temporal and PostgreSQL and takes localstripe and the SMTP sink away for 30 s) end with the
 line `lost=<n> double_captures=<n> refunded_over_captured=<n> stock_mismatches=<n> stuck=<n>
-duplicate_emails=<n> unsent_emails=<n>` (tests/chaos/counts.py says what each counts).
+duplicate_emails=<n> unsent_emails=<n> duplicate_webhooks=<n> unsent_webhooks=<n>`
+(tests/chaos/counts.py says what each counts). Every event also goes to a merchant's
+webhook receiver (tests/chaos/merchant.py), which refuses each event's first attempt, so
+deliveries are in flight when the notifications worker is killed.
 Everything runs on free ports in a temporary folder; nothing of `make run` is touched, and
 an engine process that exits is started again, as a deployment's supervisor would.
 """
@@ -33,13 +36,14 @@ from bench.shop import operator, retrying
 from devstack.apps import APPS
 from devstack.isolated import Stack, start_stack, stop_on_signals
 from tests.chaos import counts
+from tests.chaos.merchant import Merchant
 from tests.chaos.shop import OTHERS, STICKERS, Order, Script, Shop
 
 WORKERS = tuple(name for name in APPS if name != "api")
 TOP_UP = 10
 MAIL_WAIT = 120
-"""Seconds the run waits at most, once its orders are done, for their last emails (a retry
-after the SMTP sink's outage backs off to about a minute)."""
+"""Seconds the run waits at most, once its orders are done, for their last emails and
+webhooks (a retry after the SMTP sink's outage backs off to about a minute)."""
 """Units added per order to each sku the run uses, so that any number of orders fits."""
 
 
@@ -104,6 +108,7 @@ async def _count(
     scripts: list[Script],
     start: counts.Stock,
     told: list[tuple[str, str, int]],
+    merchant: Merchant,
 ) -> dict[str, int]:
     database = stack.env["DATABASE_URL"]
     ids = [s.order_id for s in scripts]
@@ -111,6 +116,11 @@ async def _count(
     rows, moved = await counts.ledger(database, ids)
     paid = counts.payments(stack.env["STRIPE_API_BASE"], scripts, rows)
     duplicates, unsent = counts.duplicate_emails(stack.mail_dir, told)
+    hooks = counts.webhook_events(told)
+    log = await counts.webhook_log(database, list(hooks))
+    duplicate_hooks, unsent_hooks = counts.webhooks(merchant.received, hooks, log)
+    for refused in merchant.refused:
+        counts.say(f"the merchant refused a request: {refused}")
     return {
         "lost": len(counts.lost(scripts, orders)) + paid["uncaptured"],
         "double_captures": paid["double_captures"],
@@ -121,6 +131,8 @@ async def _count(
         "stuck": await counts.stuck(f"127.0.0.1:{stack.temporal_port}", orders),
         "duplicate_emails": duplicates,
         "unsent_emails": unsent,
+        "duplicate_webhooks": duplicate_hooks,
+        "unsent_webhooks": unsent_hooks + len(merchant.refused),
     }
 
 
@@ -128,7 +140,13 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
     base = Path(tempfile.mkdtemp(prefix="engine-chaos-"))
     failed = True  # until the count says otherwise: an exception keeps the logs too
     supervisor: asyncio.Task[None] | None = None
-    stack = start_stack(base)
+    merchant = Merchant()
+    await merchant.start()
+    try:
+        stack = start_stack(base, merchant.env)
+    except BaseException:
+        await merchant.stop()
+        raise
     try:
         async with httpx.AsyncClient(base_url=stack.api, timeout=60) as api:
             op = await operator(api)
@@ -148,17 +166,20 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
             await chaos
             told = counts.told({s.order_id: await shop.timeline(s.order_id) for s in scripts})
             deadline_mail = time.monotonic() + MAIL_WAIT
+            hooks = counts.webhook_events(told)
             while time.monotonic() < deadline_mail:  # the last notifications, retried
-                if not counts.unsent(stack.mail_dir, told):
+                waiting = any(merchant.received[found] == 0 for found in hooks)
+                if not waiting and not counts.unsent(stack.mail_dir, told):
                     break
                 await asyncio.sleep(1)
-            result = await _count(stack, shop, scripts, start, told)
+            result = await _count(stack, shop, scripts, start, told, merchant)
             failed = any(result.values())
             return result
     finally:
         if supervisor is not None:
             supervisor.cancel()
         stack.stop()
+        await merchant.stop()
         if os.environ.get("CHAOS_KEEP") is None and not failed:
             shutil.rmtree(base, ignore_errors=True)
         else:

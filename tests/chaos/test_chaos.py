@@ -1,5 +1,5 @@
 """The reduced chaos run of `make chaos`: 30 orders of every kind (tests/chaos/shop.py),
-each worker SIGKILLed once mid-load."""
+each worker SIGKILLed once mid-load, merchant webhook deliveries in flight."""
 
 from __future__ import annotations
 
@@ -26,4 +26,6 @@ async def test_killing_each_worker_mid_load_loses_and_duplicates_nothing(
         "stuck": 0,
         "duplicate_emails": 0,
         "unsent_emails": 0,
+        "duplicate_webhooks": 0,
+        "unsent_webhooks": 0,
     }

@@ -3,11 +3,12 @@ twice, stock that leaks, an order short of a delivery, an email sent twice."""
 
 from __future__ import annotations
 
+from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from tests.chaos.counts import duplicate_emails, stock_mismatches, told
+from tests.chaos.counts import duplicate_emails, stock_mismatches, told, webhook_events, webhooks
 from tests.chaos.shop import STICKERS, Script
 
 MUG = "MUG-LOGO"
@@ -104,3 +105,17 @@ def test_an_email_sent_twice_for_one_event_and_occurrence_is_a_duplicate(tmp_pat
     ]
     # three of its five messages are missing (accepted, confirmed, delivered)
     assert duplicate_emails(tmp_path, expected) == (1, 3)
+
+
+def test_a_webhook_taken_twice_or_never_or_not_logged_sent_is_counted() -> None:
+    expected = webhook_events([("o1", "order_shipped", 1), ("o1", "refund_issued", 2)])
+    shipped, refunded = list(expected)
+    received = Counter({shipped: 2})
+    log = {shipped: ["sent"], refunded: ["pending"]}
+
+    assert webhooks(received, expected, log) == (1, 1)
+    assert webhooks(Counter({shipped: 1, refunded: 1}), expected, log) == (0, 1)  # not logged
+    assert webhooks(Counter({shipped: 1, refunded: 1}), expected, {**log, refunded: ["sent"]}) == (
+        0,
+        0,
+    )
