@@ -17,6 +17,7 @@ from adapters.catalogue import Catalogue
 from adapters.idempotency_store import IdempotencyStore
 from adapters.notification_store import NotificationStore
 from adapters.operations_store import OperationsStore
+from adapters.order_export import OrderExport
 from adapters.order_store import OrderStore
 from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings
@@ -40,6 +41,7 @@ class Services:
     users: UserStore
     catalogue: Catalogue
     orders: OrderStore
+    order_export: OrderExport
     order_client: OrderClient
     idempotency_keys: IdempotencyStore
     notifications: NotificationStore

@@ -12,6 +12,7 @@ from adapters.db import create_engine
 from adapters.idempotency_store import IdempotencyStore
 from adapters.notification_store import NotificationStore
 from adapters.operations_store import OperationsStore
+from adapters.order_export import OrderExport
 from adapters.order_store import OrderStore
 from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings, get_settings
@@ -28,6 +29,7 @@ from api.routes import (
     health,
     metrics,
     order_commands,
+    order_export,
     order_returns,
     orders,
     payments,
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             users=UserStore(engine),
             catalogue=Catalogue(engine),
             orders=orders,
+            order_export=OrderExport(engine),
             order_client=OrderClient(temporal, orders, settings),
             idempotency_keys=IdempotencyStore(engine),
             notifications=NotificationStore(engine),
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health,
         auth,
         products,
+        order_export,  # before orders: its /v1/orders/{order_id} would take "export"
         orders,
         order_commands,
         order_returns,
