@@ -23,6 +23,7 @@ from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings
 from adapters.stripe_events import StripeEventStore
 from adapters.user_store import UserStore
+from adapters.webhook_endpoints import EndpointStore
 from api.errors import Problem
 from api.order_client import OrderClient
 from api.security import Principal, decode_token
@@ -48,6 +49,7 @@ class Services:
     stripe_events: StripeEventStore
     reconciliation: ReconciliationStore
     operations: OperationsStore
+    webhook_endpoints: EndpointStore
     limits: RateLimits
 
 

@@ -19,6 +19,7 @@ from adapters.settings import Settings, get_settings
 from adapters.stripe_events import StripeEventStore
 from adapters.temporal import connect
 from adapters.user_store import UserStore
+from adapters.webhook_endpoints import EndpointStore
 from api import errors, middleware, observability, openapi, security
 from api.deps import Services
 from api.order_client import OrderClient
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = app.state.engine = create_engine(settings)
         temporal = await connect(settings)
         orders = OrderStore(engine)
+        endpoints = EndpointStore(engine)
+        await endpoints.seed_configured(settings)  # MERCHANT_WEBHOOK_URL's endpoint
         app.state.services = Services(
             settings=settings,
             temporal=temporal,
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stripe_events=StripeEventStore(engine),
             reconciliation=ReconciliationStore(engine),
             operations=OperationsStore(engine),
+            webhook_endpoints=endpoints,
             limits=RateLimits(settings),
         )
         yield
