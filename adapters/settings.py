@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     """Receives every order event as signed JSON (`X-Signature: t=<unix>,v1=<hex>`)."""
     merchant_webhook_secret: SecretStr | None = None
     """HMAC-SHA256 key of the webhook signature; required when the URL is set."""
+    webhook_allow_loopback_http: bool = False
+    """On in `make run`: webhook endpoints may also be loopback addresses, over `http://` too,
+    for a receiver on the developer's machine. Off, only `https://` to public addresses
+    (docs/webhooks.md, "Which URLs an endpoint may have")."""
 
     # Auth
     jwt_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))

@@ -65,6 +65,8 @@ def _run(settings: Settings, started: list[Service]) -> NoReturn:
     logs = data_dir / "logs"
     secrets = generated_values(data_dir / "local.env", settings)
     env = {**os.environ, **secrets, "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    if "webhook_allow_loopback_http" not in settings.model_fields_set:
+        env["WEBHOOK_ALLOW_LOOPBACK_HTTP"] = "true"  # a webhook receiver on this machine
     if sys.stdout.isatty() and "LOG_FORMAT" not in os.environ:
         env["LOG_FORMAT"] = "console"  # children write to a pipe, which `auto` takes for JSON
     where, localstripe = _start_services(settings, data_dir, logs, started, env)
