@@ -126,7 +126,8 @@ def _cell(value: object) -> object:
 
 
 def _stamp(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
+    """ISO 8601 in UTC with `Z`, as the JSON answers write it."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def rows(order: dict[str, Any]) -> Iterator[list[object]]:
