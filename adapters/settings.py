@@ -152,8 +152,16 @@ class Settings(BaseSettings):
     idempotency_key_ttl: timedelta = timedelta(hours=24)
     """`Idempotency-Key`s older than this are deleted by a Temporal Schedule."""
     idempotency_cleanup_interval: timedelta = timedelta(hours=1)
+    worker_versioning: bool = True
+    """Workers run as versions of the Temporal worker deployment `worker_deployment_name`
+    (orders finish on the version they started on, docs/architecture.md); off, they poll
+    unversioned, as before versioning."""
+    worker_deployment_name: str = "commerce-engine"
     worker_build_id: str = ""
-    """Names the code a worker runs (e.g. the image tag) in Temporal; empty means the SDK's."""
+    """The version a worker runs (docs/runbook.md, "A safe deploy"); empty: the package
+    version plus `IMAGE_TAG`, or else the checkout's git sha (`workers.versioning`)."""
+    image_tag: str = ""
+    """The image's tag, set in containers (deploy/Dockerfile), for the default build id."""
     worker_graceful_shutdown: timedelta = timedelta(seconds=20)
     """On SIGTERM, how long in-flight activities may run before they are cancelled."""
     orders_max_concurrent_activities: int = 100
