@@ -22,6 +22,7 @@ from adapters.inventory_store import InventoryStore
 from adapters.order_store import OrderStore
 from adapters.settings import Settings
 from workers.runner import main, worker_options
+from workers.versioning import make_current_if_none
 from workflows.maintenance import SCHEDULE_ID, IdempotencyCleanupWorkflow
 from workflows.names import ORDERS_QUEUE
 from workflows.order import OrderWorkflow
@@ -50,6 +51,7 @@ async def build(client: Client, settings: Settings) -> Worker:
     acts = OrderActivities(InventoryStore(engine), OrderStore(engine))
     maintenance = MaintenanceActivities(IdempotencyStore(engine), settings.idempotency_key_ttl)
     await ensure_cleanup_schedule(client, settings)
+    await make_current_if_none(client, settings)
     return Worker(
         client,
         task_queue=ORDERS_QUEUE,

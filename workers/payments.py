@@ -25,6 +25,7 @@ from adapters.stripe_gateway import StripeGateway
 from domain.payments import PaymentGateway
 from domain.reconciliation import ReconciliationLedger
 from workers.runner import main, worker_options
+from workers.versioning import make_current_if_none
 from workflows.names import PAYMENTS_QUEUE
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import SCHEDULE_ID, ReconciliationWorkflow
@@ -53,6 +54,7 @@ async def build(client: Client, settings: Settings) -> Worker:
     acts = PaymentActivities(gateway)
     reconciliation = ReconciliationActivities(gateway, ledger)
     await ensure_reconciliation_schedule(client, settings)
+    await make_current_if_none(client, settings)
     return Worker(
         client,
         task_queue=PAYMENTS_QUEUE,

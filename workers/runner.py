@@ -26,13 +26,20 @@ import uvloop
 from prometheus_client import generate_latest
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Interceptor, PollerBehavior, PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import (
+    Interceptor,
+    PollerBehavior,
+    PollerBehaviorSimpleMaximum,
+    Worker,
+    WorkerDeploymentConfig,
+)
 
 from adapters import tracing
 from adapters.logs import configure_logging
 from adapters.settings import Settings, get_settings
 from adapters.temporal import connect
 from workers.attention import AttentionInterceptor
+from workers.versioning import build_id, deployment_config
 from workflows.names import PAYMENTS_QUEUE
 
 log = structlog.get_logger()
@@ -49,13 +56,17 @@ class WorkerOptions(TypedDict):
     workflow_task_poller_behavior: PollerBehavior
     activity_task_poller_behavior: PollerBehavior
     build_id: str | None
+    deployment_config: WorkerDeploymentConfig | None
     max_task_queue_activities_per_second: float | None
     interceptors: Sequence[Interceptor]
 
 
 def worker_options(settings: Settings, queue: str) -> WorkerOptions:
-    """Concurrency, pollers, build id, shutdown grace, rate limit and the attention interceptor
+    """Concurrency, pollers, version, shutdown grace, rate limit and the attention interceptor
     (a step that keeps failing is flagged, workers/attention.py) for `queue`'s worker.
+
+    The version: with versioning on, the worker polls as a version of the worker deployment
+    (workers/versioning.py); off, it only names its build, as before versioning.
 
     The payments queue is rate-limited: Stripe's limit is per account, so Temporal
     enforces it across every payments worker. The price: the SDK then dispatches no activity
@@ -63,13 +74,15 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
     """
     activities: int = getattr(settings, f"{queue}_max_concurrent_activities")
     pollers = PollerBehaviorSimpleMaximum(maximum=max(2, settings.worker_max_pollers))
+    version = deployment_config(settings)
     return WorkerOptions(
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,
         max_concurrent_activities=activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         workflow_task_poller_behavior=pollers,
         activity_task_poller_behavior=pollers,
-        build_id=settings.worker_build_id or None,
+        build_id=None if version else build_id(settings),
+        deployment_config=version,
         max_task_queue_activities_per_second=(
             settings.stripe_rate_per_second if queue == PAYMENTS_QUEUE else None
         ),

@@ -5,6 +5,9 @@ hands the aggregate each command, payment report and timer, performs the effects
 aggregate returns (stock steps, payment commands, notifications) in order, gives each
 result back with `order.settle`, and once a decision is done makes it visible: read model,
 search attributes, details, then notifications.
+
+Pinned: an order finishes on the worker version it started on, so a deploy never runs an
+order's history on code it was not started with (docs/architecture.md, "Worker versions").
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -53,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payment_link import PaymentLink
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class OrderWorkflow(OrderCommands, AttentionMixin):
     """Orchestrates reservation, payment, review, fulfilment, cancellation and compensation."""
 

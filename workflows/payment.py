@@ -8,6 +8,8 @@ A provider's final refusal is reported (`capture_failed`, `void_failed`, `refund
 never fatal: the order decides what follows. Idempotency keys derive from the workflow id,
 the operation and its sequence number, never the run id, so retries cannot charge twice.
 It speaks the payment port's words (`domain/payments.py`), whatever the provider.
+Pinned, as its order is: both ends of the order's signals run one version's code
+(docs/architecture.md, "Worker versions").
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -39,7 +41,7 @@ ACTION_POLL_MAX = timedelta(minutes=1)
 webhooks are prompts that can be late or lost (the local stand-in sends none for this step)."""
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
 class PaymentWorkflow(AttentionMixin):
     """Authorize (manual capture), wait for 3-D Secure, capture or void."""
 

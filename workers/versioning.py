@@ -1,0 +1,170 @@
+"""Which version of the worker deployment a worker runs, and when that version gets work.
+
+Every worker polls as version `WORKER_BUILD_ID` of the deployment `WORKER_DEPLOYMENT_NAME`
+(docs/architecture.md, "Worker versions"). Temporal sends new workflows only to the
+deployment's current (or ramping) version, so a worker makes its version current itself in
+one case only: the deployment has no current version yet (the first versioned start, a
+fresh `make run` or test server). Every later version is promoted by the operator
+(`python -m workers.versions current|ramp`, docs/runbook.md, "A safe deploy").
+"""
+
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import structlog
+from temporalio.api.enums.v1 import WorkerDeploymentVersionStatus
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkerDeploymentRequest,
+    DescribeWorkerDeploymentResponse,
+    SetWorkerDeploymentCurrentVersionRequest,
+    SetWorkerDeploymentRampingVersionRequest,
+)
+from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import WorkerDeploymentConfig
+
+from adapters.settings import Settings
+
+log = structlog.get_logger()
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "commerce-engine"
+
+
+@lru_cache
+def _git_sha() -> str:
+    """The checkout's commit, read once per process: a commit made while tests run must not
+    give the workers built later another version than the one already current."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _package_version() -> str:
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return "0"
+
+
+def build_id(settings: Settings) -> str:
+    """`WORKER_BUILD_ID`, else the package version plus the image tag or the git sha
+    (`0.1.0+abc123def456`), else the package version alone."""
+    if settings.worker_build_id:
+        return settings.worker_build_id
+    suffix = settings.image_tag or _git_sha()
+    return f"{_package_version()}+{suffix}" if suffix else _package_version()
+
+
+def deployment_version(settings: Settings) -> WorkerDeploymentVersion:
+    return WorkerDeploymentVersion(settings.worker_deployment_name, build_id(settings))
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """The worker's version; workflows that declare no behavior auto-upgrade (the order and
+    its payment declare `PINNED`, docs/architecture.md). None when versioning is off."""
+    if not settings.worker_versioning:
+        return None
+    return WorkerDeploymentConfig(
+        version=deployment_version(settings),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+    )
+
+
+def search_value(version: WorkerDeploymentVersion) -> str:
+    """The version as the `TemporalWorkerDeploymentVersion` search attribute holds it."""
+    return f"{version.deployment_name}:{version.build_id}"
+
+
+async def describe(client: Client, deployment: str) -> DescribeWorkerDeploymentResponse | None:
+    """The deployment's versions and routing; None when no versioned worker ever polled."""
+    try:
+        return await client.workflow_service.describe_worker_deployment(
+            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        if error.status == RPCStatusCode.UNIMPLEMENTED:
+            raise RuntimeError(
+                "this Temporal server has no worker deployments: upgrade it (1.28 or later) "
+                "or set WORKER_VERSIONING=false"
+            ) from error
+        raise
+
+
+def has_current(described: DescribeWorkerDeploymentResponse | None) -> bool:
+    if described is None:
+        return False
+    routing = described.worker_deployment_info.routing_config
+    return routing.HasField("current_deployment_version")
+
+
+async def make_current_if_none(client: Client, settings: Settings) -> None:
+    """Make this worker's version current when the deployment has none, so a first start
+    gets work; any later version waits for the operator's promotion."""
+    if not settings.worker_versioning:
+        return
+    version = deployment_version(settings)
+    if has_current(await describe(client, version.deployment_name)):
+        return
+    await set_current(client, version, allow_no_pollers=True)
+    log.info(
+        "worker_version_made_current",
+        deployment=version.deployment_name,
+        build_id=version.build_id,
+        reason="the deployment had no current version",
+    )
+
+
+async def set_current(
+    client: Client, version: WorkerDeploymentVersion, *, allow_no_pollers: bool = False
+) -> None:
+    """New workflows go to `version`; pinned ones stay where they started. Temporal refuses
+    while the version does not poll every task queue the current version polls."""
+    await client.workflow_service.set_worker_deployment_current_version(
+        SetWorkerDeploymentCurrentVersionRequest(
+            namespace=client.namespace,
+            deployment_name=version.deployment_name,
+            build_id=version.build_id,
+            allow_no_pollers=allow_no_pollers,
+            identity=client.identity,
+        )
+    )
+
+
+async def set_ramping(client: Client, version: WorkerDeploymentVersion, percentage: float) -> None:
+    """`percentage` of new workflows go to `version`, the rest to the current version."""
+    await client.workflow_service.set_worker_deployment_ramping_version(
+        SetWorkerDeploymentRampingVersionRequest(
+            namespace=client.namespace,
+            deployment_name=version.deployment_name,
+            build_id=version.build_id,
+            percentage=percentage,
+            identity=client.identity,
+        )
+    )
+
+
+def status_name(status: WorkerDeploymentVersionStatus.ValueType) -> str:
+    """Temporal's version status as `make versions` prints it: `current`, `ramping`,
+    `draining`, `drained`, `inactive` or `created`."""
+    return WorkerDeploymentVersionStatus.Name(status).removeprefix(_STATUS_PREFIX).lower()
+
+
+_STATUS_PREFIX = "WORKER_DEPLOYMENT_VERSION_STATUS_"
