@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from adapters.settings import Settings
 from tests.replay.incompatible import ReorderedOrderWorkflow
-from workflows.maintenance import IdempotencyCleanupWorkflow
+from workers.replay import replayer
 from workflows.notification import NotificationWorkflow
-from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
-from workflows.reconciliation import ReconciliationWorkflow
+
+UNENCRYPTED = Settings(_env_file=None)  # type: ignore[call-arg]
+"""Recorded without a payload key, as `make histories` runs."""
 
 ROOT = Path(__file__).resolve().parents[1] / "histories"
 HISTORIES = sorted(ROOT.rglob("*.json"))
@@ -52,25 +52,12 @@ def test_every_main_path_of_every_workflow_has_a_history() -> None:
 
 @pytest.mark.parametrize("history", HISTORIES, ids=[str(p.relative_to(ROOT)) for p in HISTORIES])
 async def test_history_replays_on_the_current_code(history: Path) -> None:
-    replayer = Replayer(
-        workflows=[
-            OrderWorkflow,
-            PaymentWorkflow,
-            NotificationWorkflow,
-            ReconciliationWorkflow,
-            IdempotencyCleanupWorkflow,
-        ],
-        data_converter=pydantic_data_converter,
-    )
-    await replayer.replay_workflow(load(history))
+    await replayer(UNENCRYPTED).replay_workflow(load(history))
 
 
 async def test_an_incompatible_change_to_a_workflow_is_caught() -> None:
-    replayer = Replayer(
-        workflows=[ReorderedOrderWorkflow, PaymentWorkflow, NotificationWorkflow],
-        data_converter=pydantic_data_converter,
-    )
+    changed = replayer(UNENCRYPTED, [ReorderedOrderWorkflow, PaymentWorkflow, NotificationWorkflow])
     happy = ROOT / "order-happy.json"
 
     with pytest.raises(NondeterminismError):
-        await replayer.replay_workflow(load(happy))
+        await changed.replay_workflow(load(happy))
