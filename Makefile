@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit test-integration lint fmt typecheck db-migrate db-seed db-reset reconcile histories chaos bench clean
+.PHONY: setup run test test-unit test-integration lint fmt typecheck db-migrate db-seed db-reset reconcile histories replay chaos bench clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,10 @@ bench: setup  ## orders/s through the API beside a same-shape no-op baseline; en
 
 histories: setup  ## re-record tests/histories/ after a deliberate, compatible workflow change
 	$(PY) -m tests.replay.record
+
+replay: setup  ## before a deploy: replay ORDER=<id>, FILE=<export> or SAMPLE=200 [SINCE=7d] on this checkout (docs/runbook.md)
+	$(PY) -m workers.replay $(if $(ORDER),--order '$(ORDER)') $(if $(FILE),--file '$(FILE)') \
+		$(if $(SAMPLE),--sample '$(SAMPLE)' --since '$(or $(SINCE),7d)')
 
 reconcile: setup  ## compare the payment ledger with Stripe now (make run must be up)
 	$(PY) -m workers.reconcile
