@@ -96,6 +96,11 @@ def weaknesses(settings: Settings) -> list[str]:
             parse_key(key.get_secret_value())
         except CodecKeyError as error:
             found.append(f"PAYLOAD_ENCRYPTION_KEY is invalid: {error}")
+    if settings.webhook_allow_loopback_http:
+        found.append(
+            "WEBHOOK_ALLOW_LOOPBACK_HTTP is on (a merchant webhook endpoint could reach this "
+            "host's own services; it is for make run)"
+        )
     return found
 
 

@@ -102,6 +102,14 @@ def test_a_fully_configured_production_starts() -> None:
     refuse_insecure(_settings(**SECURE, environment="production"))
 
 
+def test_loopback_webhooks_are_for_the_local_stack_only() -> None:
+    with pytest.raises(InsecureSettings, match="WEBHOOK_ALLOW_LOOPBACK_HTTP"):
+        refuse_insecure(
+            _settings(**SECURE, environment="production", webhook_allow_loopback_http=True)
+        )
+    refuse_insecure(_settings(webhook_allow_loopback_http=True))  # make run turns it on
+
+
 def test_entry_points_refuse_through_get_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT / "tests")  # no .env here
     monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal:7233")
