@@ -71,11 +71,14 @@ async def order_runs(client: Client, order_id: str) -> list[RecordedRun] | None:
             return None
         raise
     order = await _run(client, handle.id, described.run_id, described.workflow_type)
-    children = [
-        event.child_workflow_execution_started_event_attributes
-        for event in order.history.events
-        if event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
-    ]
+    children = sorted(  # in the order the workflow asked for them, not as they started
+        (
+            event.child_workflow_execution_started_event_attributes
+            for event in order.history.events
+            if event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+        ),
+        key=lambda started: started.initiated_event_id,
+    )
     return [
         order,
         *await asyncio.gather(

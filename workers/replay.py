@@ -41,11 +41,11 @@ from temporalio.service import RPCError
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from adapters.codec import CodecKeyError
+from adapters.codec import CodecKeyError, is_encrypted
 from adapters.observability import CorrelationInterceptor
 from adapters.order_history import MalformedExport, RecordedRun, order_runs, parse_export
 from adapters.settings import Settings
-from adapters.temporal import connect, data_converter
+from adapters.temporal import connect, data_converter, payload_codec
 from workflows.maintenance import IdempotencyCleanupWorkflow
 from workflows.names import order_workflow_id
 from workflows.notification import NotificationWorkflow
@@ -332,6 +332,28 @@ def replay_settings() -> Settings:
     return settings
 
 
+async def decryptable(orders: AsyncIterator[Order], settings: Settings) -> AsyncIterator[Order]:
+    """The orders, once each run's input is known to decrypt with the configured keys: a
+    missing key is the operator's to fix, not a divergence of the code."""
+    codec = payload_codec(settings)
+    async for order_id, runs in orders:
+        for run in runs:
+            started = run.history.events[0].workflow_execution_started_event_attributes
+            sealed = [payload for payload in started.input.payloads if is_encrypted(payload)]
+            if not sealed:
+                continue
+            if codec is None:
+                raise Unchecked(
+                    f"{run.workflow_id} is encrypted: set PAYLOAD_ENCRYPTION_KEY (and "
+                    "PAYLOAD_DECRYPTION_KEYS after a rotation) to the workers' keys"
+                )
+            try:
+                await codec.decode(sealed)
+            except CodecKeyError as error:
+                raise Unchecked(f"{run.workflow_id}: {error}") from None
+        yield order_id, runs
+
+
 async def run(
     args: argparse.Namespace, settings: Settings, workflows: Sequence[type] = WORKFLOWS
 ) -> Report:
@@ -348,7 +370,7 @@ async def run(
         else:
             orders = sample(client, args.sample, args.since)
     try:
-        return await replay(replayer(settings, workflows), orders)
+        return await replay(replayer(settings, workflows), decryptable(orders, settings))
     except RPCError as error:
         raise Unchecked(f"Temporal at {settings.temporal_address}: {error.message}") from None
 
