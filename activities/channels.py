@@ -5,6 +5,11 @@ The notification workflow asks `ChannelChoice.enabled_channels` which channels a
 the customer, then runs each one's sender; the notifications worker registers every sender
 listed here. Adding a channel is one entry in `CHANNELS`, its sender activity on
 `NotificationActivities` and its words in the event templates (docs/architecture.md).
+
+`webhook` is on when a merchant endpoint takes the event; the workflow then delivers it to
+each such endpoint (activities/webhooks.py). `send_webhook`, the single MERCHANT_WEBHOOK_URL
+sender from before endpoints, stays registered for the notifications still running that
+chose it.
 """
 
 from __future__ import annotations
@@ -19,28 +24,39 @@ from temporalio import activity
 from activities.delivery_claims import permanent
 from activities.notification_ports import ChannelSettings, Customer, DeliveryStore, UnknownOrder
 from activities.notifications import DeliveryResult, NotificationActivities, NotificationRequest
+from activities.webhook_ports import WebhookStore
+from activities.webhooks import WebhookActivities
 
 Sender = Callable[[NotificationActivities, NotificationRequest], Awaitable[DeliveryResult]]
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whom an event's message can reach: the customer's contact details, and whether a
+    merchant endpoint takes the event."""
+
+    customer: Customer
+    merchant_endpoint: bool = False
 
 
 @dataclass(frozen=True)
 class Channel:
     send: Sender
     """The activity that delivers one message on this channel, once per delivery key."""
-    enabled: Callable[[ChannelSettings, Customer], bool]
-    """Whether a customer's messages go out on this channel."""
+    enabled: Callable[[ChannelSettings, Reach], bool]
+    """Whether an event's message goes out on this channel."""
 
 
-def _always(settings: ChannelSettings, customer: Customer) -> bool:
+def _always(settings: ChannelSettings, reach: Reach) -> bool:
     return True
 
 
-def _with_provider_and_phone(settings: ChannelSettings, customer: Customer) -> bool:
-    return bool(settings.sms_provider_url and customer.phone)
+def _with_provider_and_phone(settings: ChannelSettings, reach: Reach) -> bool:
+    return bool(settings.sms_provider_url and reach.customer.phone)
 
 
-def _with_merchant_endpoint(settings: ChannelSettings, customer: Customer) -> bool:
-    return bool(settings.merchant_webhook_url)
+def _with_merchant_endpoint(settings: ChannelSettings, reach: Reach) -> bool:
+    return reach.merchant_endpoint
 
 
 CHANNELS: dict[str, Channel] = {
@@ -48,8 +64,8 @@ CHANNELS: dict[str, Channel] = {
     "sms": Channel(NotificationActivities.send_sms, _with_provider_and_phone),
     "webhook": Channel(NotificationActivities.send_webhook, _with_merchant_endpoint),
 }
-"""Email always; SMS when a provider is configured and the customer has a phone; the
-merchant's webhook when its URL is configured."""
+"""Email always; SMS when a provider is configured and the customer has a phone; webhooks when
+an enabled merchant endpoint takes the event."""
 
 OPERATOR_CHANNELS = ("email",)
 """An operator's message (review_required) goes by email to its recipient, nowhere else."""
@@ -64,33 +80,45 @@ class ChannelQuery(BaseModel):
     order_id: str
     customer_id: str | None = None
     """None: the order's customer."""
+    event: str | None = None
+    """The notified event, which merchant endpoints subscribe to; None (a query recorded
+    before endpoints): no webhook."""
 
 
 class ChannelChoice:
-    """Chooses a customer's channels from the registry, the settings and their contact details."""
+    """Chooses an event's channels from the registry, the settings, the customer's contact
+    details and the merchant endpoints' subscriptions."""
 
-    def __init__(self, store: DeliveryStore, settings: ChannelSettings) -> None:
+    def __init__(
+        self, store: DeliveryStore, webhooks: WebhookStore, settings: ChannelSettings
+    ) -> None:
         self._store = store
+        self._webhooks = webhooks
         self._settings = settings
 
     @activity.defn
     async def enabled_channels(self, query: ChannelQuery) -> list[str]:
-        """The names of the channels on for this customer, in the registry's order."""
+        """The names of the channels on for this customer and event, in the registry's order."""
         try:
             customer = await self._store.customer(query.order_id, query.customer_id)
         except UnknownOrder:
             whom = query.customer_id or f"of order {query.order_id}"
             raise permanent(f"customer {whom} not found", "OrderNotFound") from None
-        return [name for name, ch in CHANNELS.items() if ch.enabled(self._settings, customer)]
+        endpoint = query.event is not None and await self._webhooks.subscribed(query.event)
+        reach = Reach(customer, merchant_endpoint=endpoint)
+        return [name for name, ch in CHANNELS.items() if ch.enabled(self._settings, reach)]
 
 
 def notification_activities(
-    senders: NotificationActivities, choice: ChannelChoice
+    senders: NotificationActivities, choice: ChannelChoice, webhooks: WebhookActivities
 ) -> list[Callable[..., Any]]:
     """What the notifications worker runs: every channel's sender, the choice, the failure
-    record."""
+    record, and the merchant endpoints' planning, delivery and giving up."""
     return [
         *(getattr(senders, channel.send.__name__) for channel in CHANNELS.values()),
         choice.enabled_channels,
         senders.mark_failed,
+        webhooks.plan,
+        webhooks.deliver,
+        webhooks.give_up,
     ]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -74,7 +74,7 @@ class Attempt:
         """Record that the receiver has the message. The write is retried through a short
         database outage (`MARK_PATIENCE`): lost, the retry after the lease would send the
         message again."""
-        self.recorded = asyncio.ensure_future(_mark_sent(self.store, self.key))
+        self.recorded = asyncio.ensure_future(patiently(lambda: self.store.mark_sent(self.key)))
         await asyncio.shield(self.recorded)
 
 
@@ -82,12 +82,13 @@ MARK_PATIENCE = 15.0
 """Seconds a delivery keeps trying to record its acceptance (inside the attempt's timeout)."""
 
 
-async def _mark_sent(store: DeliveryStore, key: DeliveryKey) -> None:
+async def patiently(write: Callable[[], Awaitable[None]]) -> None:
+    """Run `write`, retried through a short database outage (`MARK_PATIENCE`)."""
     loop = asyncio.get_running_loop()
     give_up, delay = loop.time() + MARK_PATIENCE, 0.2
     while True:
         try:
-            return await store.mark_sent(key)
+            return await write()
         except Exception:  # the database restarting; anything else fails again at the end
             if loop.time() + delay > give_up:
                 raise
@@ -95,7 +96,7 @@ async def _mark_sent(store: DeliveryStore, key: DeliveryKey) -> None:
             delay = min(delay * 2, 2.0)
 
 
-async def _heartbeat(every: float) -> None:
+async def heartbeat(every: float) -> None:
     """Beat from the first interval on, not at once: most sends end within milliseconds,
     and a beat at the start is a Temporal write per message that proves nothing yet."""
     while True:
@@ -127,7 +128,7 @@ async def claimed(
         yield attempt
         return
     beat = info.heartbeat_timeout
-    beating = asyncio.create_task(_heartbeat(beat.total_seconds() / 3)) if beat else None
+    beating = asyncio.create_task(heartbeat(beat.total_seconds() / 3)) if beat else None
     try:
         yield attempt
     except BaseException as error:

@@ -13,7 +13,7 @@ data naming a `shipment_id` or `return_id` wins over that count.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -205,27 +205,43 @@ class Messages:
         return self._blocks(key.event, self._values(key, order))["sms"]
 
     def webhook(self, key: DeliveryKey, order: OrderSummary, created: datetime) -> bytes:
-        """`{id, type, created, data}`; `id` and `created` are the same on every attempt."""
+        """`{id, type, created, data}`; `id` and `created` are the same on every attempt
+        (the single MERCHANT_WEBHOOK_URL's body, before endpoints)."""
         body = {
             "id": str(key),
             "type": key.event,
             "created": int(created.timestamp()),
-            "data": {
-                "order": {
-                    "id": order.id,
-                    "customer_id": order.customer_id,
-                    "status": order.status,
-                    "total": {"amount": order.total, "currency": order.currency},
-                    "lines": [line.model_dump() for line in order.lines],
-                    "shipment": order.shipment,
-                    "shipments": [s.model_dump(mode="json") for s in order.shipments],
-                    "returns": [
-                        r.model_dump(mode="json", include=RETURN_FIELDS) for r in order.returns
-                    ],
-                    "captured": order.captured,
-                    "refunded": order.refunded,
-                },
-                "event": order.event_data,
-            },
+            "data": webhook_data(order),
         }
         return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+    def webhook_event(self, event_id: str, event: str, order: OrderSummary, at: datetime) -> str:
+        """An endpoint's delivery body `{id, type, created_at, data}` (docs/webhooks.md): `id`
+        is the event id, the same at every endpoint and on every redelivery; `created_at` is
+        when the event was planned for delivery, in UTC."""
+        body = {
+            "id": event_id,
+            "type": event,
+            "created_at": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "data": webhook_data(order),
+        }
+        return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def webhook_data(order: OrderSummary) -> dict[str, Any]:
+    """What a merchant webhook tells of the order and the event (money in minor units)."""
+    return {
+        "order": {
+            "id": order.id,
+            "customer_id": order.customer_id,
+            "status": order.status,
+            "total": {"amount": order.total, "currency": order.currency},
+            "lines": [line.model_dump() for line in order.lines],
+            "shipment": order.shipment,
+            "shipments": [s.model_dump(mode="json") for s in order.shipments],
+            "returns": [r.model_dump(mode="json", include=RETURN_FIELDS) for r in order.returns],
+            "captured": order.captured,
+            "refunded": order.refunded,
+        },
+        "event": order.event_data,
+    }

@@ -54,7 +54,8 @@ class OrderSummary(OrderRecord):
 
 
 class Customer(BaseModel):
-    """Whom a customer's message can reach: what a channel's `enabled` check looks at."""
+    """Whom a customer's message can reach: what a channel's `enabled` check looks at
+    (activities/channels.py, `Reach`)."""
 
     id: str
     email: str
@@ -106,6 +107,9 @@ class SmsSender(Protocol):
 
 
 class WebhookSender(Protocol):
+    """The single MERCHANT_WEBHOOK_URL's sender from before endpoints (`send_webhook`, kept
+    for the notifications still running that chose it)."""
+
     @property
     def configured(self) -> bool: ...
 
@@ -113,10 +117,8 @@ class WebhookSender(Protocol):
 
 
 class ChannelSettings(Protocol):
-    """The settings a channel's `enabled` check reads (adapters.settings.Settings has them)."""
+    """The settings a channel's `enabled` check reads (adapters.settings.Settings has them);
+    webhooks depend on the merchant's endpoints instead (activities/webhook_ports.py)."""
 
     @property
     def sms_provider_url(self) -> str: ...
-
-    @property
-    def merchant_webhook_url(self) -> str: ...

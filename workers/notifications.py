@@ -1,4 +1,5 @@
-"""The `notifications` worker: NotificationWorkflow plus the delivery activities.
+"""The `notifications` worker: NotificationWorkflow, WebhookDeliveryWorkflow (a redelivery)
+and the delivery activities.
 
 The composition root of notifications: the activities and the channel registry know ports
 only (activities/notification_ports.py); here the real adapters and the settings go in.
@@ -12,15 +13,18 @@ from temporalio.worker import Worker
 
 from activities.channels import ChannelChoice, notification_activities
 from activities.notifications import NotificationActivities
+from activities.webhooks import WebhookActivities
 from adapters.db import create_engine
 from adapters.mailer import Mailer
-from adapters.merchant_webhooks import MerchantWebhooks
+from adapters.merchant_webhooks import EndpointPoster, MerchantWebhooks
 from adapters.notification_store import NotificationStore
 from adapters.settings import Settings
 from adapters.sms import SmsGateway
+from adapters.webhook_deliveries import WebhookDeliveries
 from workers.runner import main, worker_options
 from workflows.names import NOTIFICATIONS_QUEUE
 from workflows.notification import NotificationWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HTTP_TIMEOUT = httpx.Timeout(10.0)
 """SMS provider and merchant calls; well inside an attempt's start-to-close timeout."""
@@ -36,19 +40,27 @@ async def build(
     """Any number of copies may poll the queue: each delivery is claimed in PostgreSQL."""
     engine = create_engine(settings)
     http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
-    store = NotificationStore(engine)
+    store, deliveries, mailer = (
+        NotificationStore(engine),
+        WebhookDeliveries(engine),
+        Mailer(settings),
+    )
     senders = NotificationActivities(
         store,
-        Mailer(settings),
+        mailer,
         SmsGateway(http, settings),
         MerchantWebhooks(http, settings),
     )
+    webhooks = WebhookActivities(
+        deliveries, store, EndpointPoster(http, settings), mailer, settings.operator_email
+    )
+    choice = ChannelChoice(store, deliveries, settings)
     return Worker(
         client,
         task_queue=task_queue,
         identity=identity,
-        workflows=[NotificationWorkflow],
-        activities=notification_activities(senders, ChannelChoice(store, settings)),
+        workflows=[NotificationWorkflow, WebhookDeliveryWorkflow],
+        activities=notification_activities(senders, choice, webhooks),
         **worker_options(settings, NOTIFICATIONS_QUEUE),
     )
 

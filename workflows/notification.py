@@ -10,16 +10,23 @@ naming its channel (every one the order started before the registry,
 Each channel's send activity guards the "once" (activities/delivery_claims.py explains
 how); this workflow only retries it with exponential backoff inside the delivery window and
 records the outcome when it gives up.
+
+The `webhook` channel goes to the merchant's endpoints (docs/webhooks.md): a local activity
+plans one delivery per endpoint taking the event, then each is delivered at once as a step of
+its own (workflows/webhook_delivery.py), recorded in the delivery log rather than in the
+order's notifications. A notification whose channels include no webhook never reaches that
+code, so its history is what it was before endpoints.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.channels import (
@@ -36,7 +43,12 @@ with workflow.unsafe.imports_passed_through():
         NotificationActivities,
         NotificationRequest,
     )
+    from activities.webhooks import WebhookActivities, WebhookEvent, WebhookResult
     from workflows.attention import AttentionMixin
+    from workflows.delivery_retries import RECORDING, attempts, in_task, last_error, retries
+    from workflows.webhook_contracts import WebhookDelivery
+
+from workflows.webhook_delivery import deliver_webhook
 
 
 def notification_id(order_id: str, event: str, channel: str) -> str:
@@ -49,31 +61,25 @@ def event_notification_id(order_id: str, event: str, occurrence: int) -> str:
     return f"notification-{order_id}-{event}-{occurrence}"
 
 
-def last_error(error: BaseException) -> str:
-    """The deepest cause: the last attempt's error rather than "retries ran out"."""
-    cause: BaseException = error
-    while cause.__cause__ is not None:
-        cause = cause.__cause__
-    if isinstance(cause, ApplicationError):
-        text = f"{cause.type}: {cause.message}" if cause.type else cause.message
-    else:
-        text = str(cause)
-    if isinstance(error, ActivityError) and error.retry_state == RetryState.TIMEOUT:
-        return f"gave up after the delivery window; last error: {text}"
-    return text
-
-
 CHOICE_IN_TASK = "channel-choice-in-task"
 """Patch id: the channel choice runs as a local activity (a regular one cost every
 notification a round trip through the server and a workflow task)."""
 
+WEBHOOK_ENDPOINTS = "webhook-endpoints"
+"""Patch id: the `webhook` channel delivers to each merchant endpoint taking the event
+(before: `send_webhook` to MERCHANT_WEBHOOK_URL). Asked only on the webhook channel, so a
+notification without one records no marker."""
 
-def _retries(policy: DeliveryPolicy) -> RetryPolicy:
-    return RetryPolicy(
-        initial_interval=policy.first_retry,
-        backoff_coefficient=2.0,
-        maximum_interval=policy.max_retry_interval,
-    )
+Result = TypeVar("Result")
+
+
+def _webhook_result(results: list[WebhookResult]) -> DeliveryResult:
+    """The channel's outcome over its deliveries: those whose endpoint was deleted, or whose
+    redelivery took over, are no longer this notification's to send."""
+    owed = [r for r in results if r.status in ("sent", "failed")]
+    sent = [r.status == "sent" for r in owed]
+    status = "sent" if all(sent) else "partial" if any(sent) else "failed"
+    return DeliveryResult(status=status, duplicate=bool(owed) and all(r.duplicate for r in owed))
 
 
 @workflow.defn
@@ -105,47 +111,82 @@ class NotificationWorkflow(AttentionMixin):
         """The customer's channels, from the registry (activities/channels.py): a local
         activity, in the workflow task that started the notification (one short query; its
         retries past the first seconds wait on timers, inside the delivery window)."""
-        query = ChannelQuery(order_id=request.order_id, customer_id=request.customer_id)
+        query = ChannelQuery(
+            order_id=request.order_id, customer_id=request.customer_id, event=request.event
+        )
         if workflow.patched(CHOICE_IN_TASK):
             choice = workflow.execute_local_activity_method(
                 ChannelChoice.enabled_channels,
                 query,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=_retries(request.policy),
-                local_retry_threshold=timedelta(seconds=5),
+                **in_task(request.policy),
                 summary="choose the channels",
             )
-            try:  # a local activity's retries are bounded here, by a workflow timer
-                return await asyncio.wait_for(choice, request.policy.window.total_seconds())
-            except TimeoutError:
-                raise ApplicationError("no channels chosen within the delivery window") from None
+            return await self._within_window(choice, request.policy, "no channels chosen")
         return await workflow.execute_activity_method(
             ChannelChoice.enabled_channels,
             query,
             start_to_close_timeout=timedelta(seconds=30),
             schedule_to_close_timeout=request.policy.window,
-            retry_policy=_retries(request.policy),
+            retry_policy=retries(request.policy),
             summary="choose the channels",
         )
 
+    @staticmethod
+    async def _within_window(
+        step: Awaitable[Result], policy: DeliveryPolicy, failure: str
+    ) -> Result:
+        """A local activity's retries are bounded here, by a workflow timer."""
+        try:
+            return await asyncio.wait_for(step, policy.window.total_seconds())
+        except TimeoutError:
+            raise ApplicationError(f"{failure} within the delivery window") from None
+
     async def _deliver(self, request: NotificationRequest, *, alone: bool) -> DeliveryResult:
         """One channel: its sender, retried inside the delivery window."""
+        if request.channel == "webhook" and workflow.patched(WEBHOOK_ENDPOINTS):
+            return await self._to_endpoints(request, alone=alone)
         channel = CHANNELS.get(request.channel or "")
         if channel is None:
             return await self._give_up(request, f"unknown channel {request.channel!r}", alone)
-        policy = request.policy
         try:
             return await workflow.execute_activity_method(
                 channel.send,
                 request,
-                start_to_close_timeout=policy.attempt_timeout,
-                heartbeat_timeout=policy.heartbeat_timeout,
-                schedule_to_close_timeout=policy.window,
-                retry_policy=_retries(policy),
+                **attempts(request.policy),
                 summary=f"{request.event} by {request.channel}",
             )
         except ActivityError as error:
             return await self._give_up(request, last_error(error), alone)
+
+    async def _to_endpoints(self, request: NotificationRequest, *, alone: bool) -> DeliveryResult:
+        """The event to every merchant endpoint taking it: the deliveries are planned in this
+        workflow task (a local activity), then each is a step of its own, all at once. The
+        delivery log records each; nothing goes to the order's notifications."""
+        event = WebhookEvent(
+            order_id=request.order_id, event=request.event, occurrence=request.occurrence
+        )
+        planning = workflow.execute_local_activity_method(
+            WebhookActivities.plan,
+            event,
+            **in_task(request.policy),
+            summary="plan the webhook deliveries",
+        )
+        try:
+            planned = await self._within_window(planning, request.policy, "no deliveries planned")
+        except (ActivityError, ApplicationError) as error:  # a local one's comes bare
+            workflow.logger.warning("webhook deliveries not planned: %s", last_error(error))
+            if alone:
+                self.clear_attention()
+            return DeliveryResult(status="failed")
+        results = await asyncio.gather(
+            *(
+                deliver_webhook(WebhookDelivery(delivery_id=delivery_id, policy=request.policy))
+                for delivery_id in planned
+            )
+        )
+        if alone:
+            self.clear_attention()
+        return _webhook_result(list(results))
 
     async def _give_up(
         self, request: NotificationRequest, error: str, alone: bool
@@ -160,7 +201,6 @@ class NotificationWorkflow(AttentionMixin):
             NotificationActivities.mark_failed,
             FailureInput(request=request, error=error),
             summary="record the delivery as failed",
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),  # until the DB is back
+            **RECORDING,
         )
         return DeliveryResult(status="failed")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from pydantic import ValidationError
 
-from activities.channels import CHANNELS, OPERATOR_CHANNELS
+from activities.channels import CHANNELS, OPERATOR_CHANNELS, Reach
 from activities.messages import message_id
 from activities.notification_ports import Customer, DeliveryKey
 from activities.notifications import NotificationActivities, NotificationRequest
@@ -18,38 +18,38 @@ from workflows.notification import event_notification_id, notification_id
 @dataclass(frozen=True)
 class Configured:
     sms_provider_url: str = ""
-    merchant_webhook_url: str = ""
 
 
 WITH_PHONE = Customer(id="cus_1", email="grace@example.com", phone="+44 20 7946 0000")
 WITHOUT_PHONE = Customer(id="cus_2", email="ada@example.com")
-EVERYTHING = Configured(sms_provider_url="http://sms/", merchant_webhook_url="http://hook/")
+SMS = Configured(sms_provider_url="http://sms/")
 
 
-def enabled(settings: Configured, customer: Customer) -> list[str]:
-    return [name for name, channel in CHANNELS.items() if channel.enabled(settings, customer)]
+def enabled(settings: Configured, reach: Reach) -> list[str]:
+    return [name for name, channel in CHANNELS.items() if channel.enabled(settings, reach)]
 
 
 @pytest.mark.parametrize(
-    ("settings", "customer", "expected"),
+    ("settings", "reach", "expected"),
     [
-        (Configured(), WITH_PHONE, ["email"]),
-        (Configured(sms_provider_url="http://sms/"), WITH_PHONE, ["email", "sms"]),
-        (Configured(sms_provider_url="http://sms/"), WITHOUT_PHONE, ["email"]),
-        (Configured(merchant_webhook_url="http://hook/"), WITHOUT_PHONE, ["email", "webhook"]),
-        (EVERYTHING, WITH_PHONE, ["email", "sms", "webhook"]),
-        (EVERYTHING, WITHOUT_PHONE, ["email", "webhook"]),
+        (Configured(), Reach(WITH_PHONE), ["email"]),
+        (SMS, Reach(WITH_PHONE), ["email", "sms"]),
+        (SMS, Reach(WITHOUT_PHONE), ["email"]),
+        (Configured(), Reach(WITHOUT_PHONE, merchant_endpoint=True), ["email", "webhook"]),
+        (SMS, Reach(WITH_PHONE, merchant_endpoint=True), ["email", "sms", "webhook"]),
+        (SMS, Reach(WITHOUT_PHONE, merchant_endpoint=True), ["email", "webhook"]),
     ],
 )
-def test_email_always_sms_with_a_provider_and_a_phone_webhook_with_an_endpoint(
-    settings: Configured, customer: Customer, expected: list[str]
+def test_email_always_sms_with_a_provider_and_a_phone_webhook_when_an_endpoint_takes_it(
+    settings: Configured, reach: Reach, expected: list[str]
 ) -> None:
-    assert enabled(settings, customer) == expected
+    assert enabled(settings, reach) == expected
 
 
 def test_the_real_settings_are_what_the_checks_read() -> None:
-    settings = Settings(sms_provider_url="http://sms/", merchant_webhook_url="")
-    assert [n for n, c in CHANNELS.items() if c.enabled(settings, WITH_PHONE)] == ["email", "sms"]
+    settings = Settings(sms_provider_url="http://sms/", merchant_webhook_url="http://hook/")
+    reach = Reach(WITH_PHONE)
+    assert [n for n, c in CHANNELS.items() if c.enabled(settings, reach)] == ["email", "sms"]
 
 
 def test_each_channel_is_sent_by_its_own_activity_and_operators_get_email_only() -> None:

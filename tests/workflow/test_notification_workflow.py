@@ -1,6 +1,7 @@
 """NotificationWorkflow alone on the time-skipping server, its activities replaced by doubles:
-the per-channel path every request recorded before the channel registry takes, and the
-fan-out over the channels the registry enables."""
+the per-channel path every request recorded before the channel registry takes, the fan-out
+over the channels the registry enables, and the webhook channel's deliveries to each merchant
+endpoint."""
 
 from __future__ import annotations
 
@@ -13,13 +14,22 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.channels import ChannelQuery
 from activities.notifications import DeliveryResult, FailureInput, NotificationRequest
-from workflows.notification import NotificationWorkflow, event_notification_id, notification_id
+from activities.webhooks import WebhookEvent, WebhookFailure, WebhookResult
+from workflows.notification import (
+    WEBHOOK_ENDPOINTS,
+    NotificationWorkflow,
+    event_notification_id,
+    notification_id,
+)
+from workflows.webhook_contracts import WebhookDelivery
 
 
 @dataclass
@@ -38,6 +48,12 @@ class Channels:
     failed: list[FailureInput] = field(default_factory=list)
     queries: list[ChannelQuery] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    endpoints: list[str] = field(default_factory=lambda: ["wd_1"])
+    """The deliveries planning a webhook event answers (one per endpoint taking it)."""
+    refusing: set[str] = field(default_factory=set)
+    """Deliveries whose endpoint refuses every attempt."""
+    planned: list[WebhookEvent] = field(default_factory=list)
+    given_up: list[WebhookFailure] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., Any]]:
         def sender(name: str) -> Callable[..., Any]:
@@ -68,8 +84,30 @@ class Channels:
         async def mark_failed(inp: FailureInput) -> None:
             self.failed.append(inp)
 
+        @activity.defn(name="plan_webhooks")
+        async def plan_webhooks(event: WebhookEvent) -> list[str]:
+            self.planned.append(event)
+            return self.endpoints
+
+        @activity.defn(name="deliver_webhook")
+        async def deliver_webhook(delivery: WebhookDelivery) -> WebhookResult:
+            name = f"deliver_webhook {delivery.delivery_id}"
+            self.calls.append((name, str(delivery.series)))
+            if delivery.delivery_id in self.refusing:
+                raise ApplicationError("HTTP 500", type="EndpointRefused")
+            self.log.append(f"start {name}")
+            await asyncio.sleep(self.pause)
+            self.log.append(f"end {name}")
+            self.delivered.append(("deliver_webhook", delivery.delivery_id))
+            return WebhookResult(status="sent")
+
+        @activity.defn(name="give_up_webhook")
+        async def give_up_webhook(failure: WebhookFailure) -> None:
+            self.given_up.append(failure)
+
         senders = [sender("send_email"), sender("send_sms"), sender("send_webhook")]
-        return [*senders, enabled_channels, mark_failed]
+        webhooks: list[Callable[..., Any]] = [plan_webhooks, deliver_webhook, give_up_webhook]
+        return [*senders, enabled_channels, mark_failed, *webhooks]
 
 
 @dataclass
@@ -117,7 +155,7 @@ async def test_each_channel_is_delivered_by_its_own_activity(harness: Harness) -
     assert harness.channels.delivered == [
         ("send_email", "order_shipped"),
         ("send_sms", "order_shipped"),
-        ("send_webhook", "order_shipped"),
+        ("deliver_webhook", "wd_1"),
     ]
 
 
@@ -202,12 +240,14 @@ async def test_without_a_channel_every_enabled_channel_is_delivered_at_once(
     result = await harness.notify(request)
 
     assert harness.channels.queries == [
-        ChannelQuery(order_id=request.order_id, customer_id=request.customer_id)
+        ChannelQuery(
+            order_id=request.order_id, customer_id=request.customer_id, event="order_shipped"
+        )
     ]
     assert sorted(harness.channels.delivered) == [
+        ("deliver_webhook", "wd_1"),
         ("send_email", "order_shipped"),
         ("send_sms", "order_shipped"),
-        ("send_webhook", "order_shipped"),
     ]
     assert all(entry.startswith("start") for entry in harness.channels.log[:3]), "at once"
     assert result.status == "sent" and set(result.channels) == {"email", "sms", "webhook"}
@@ -270,3 +310,87 @@ async def test_channels_unchosen_for_the_whole_window_leave_email(harness: Harne
 
     assert len(harness.channels.queries) > 5, "retried inside the window"
     assert result.status == "sent" and list(result.channels) == ["email"]
+
+
+async def notification_history(harness: Harness, request: NotificationRequest) -> WorkflowHistory:
+    handle = harness.env.client.get_workflow_handle(
+        event_notification_id(request.order_id, request.event, request.occurrence)
+    )
+    return await handle.fetch_history()
+
+
+async def asked_for_endpoints(harness: Harness, request: NotificationRequest) -> bool:
+    """Whether the notification's history holds the `webhook-endpoints` patch marker."""
+    history = await notification_history(harness, request)
+    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    return WEBHOOK_ENDPOINTS.encode() in b"".join(m.SerializeToString() for m in markers)
+
+
+async def test_the_webhook_channel_delivers_to_every_planned_endpoint_at_once(
+    harness: Harness,
+) -> None:
+    harness.channels.enabled = ["email", "webhook"]
+    harness.channels.endpoints = ["wd_a", "wd_b", "wd_c"]
+    harness.channels.pause = 0.3
+    request = customer_request(occurrence=2)
+
+    result = await harness.notify(request)
+
+    assert harness.channels.planned == [
+        WebhookEvent(order_id=request.order_id, event="order_shipped", occurrence=2)
+    ]
+    assert sorted(d for _, d in harness.channels.delivered if d.startswith("wd_")) == [
+        "wd_a",
+        "wd_b",
+        "wd_c",
+    ]
+    webhook_starts = [e for e in harness.channels.log[:4] if "deliver_webhook" in e]
+    assert len(webhook_starts) == 3 and all(e.startswith("start") for e in webhook_starts)
+    assert {series for name, series in harness.channels.calls if "webhook" in name} == {"1"}
+    assert result.status == "sent" and result.channels["webhook"].status == "sent"
+    assert harness.channels.failed == [], "the delivery log, not notifications, records them"
+    assert await asked_for_endpoints(harness, request)
+
+
+async def test_an_endpoint_refusing_for_the_window_fails_its_delivery_alone(
+    harness: Harness,
+) -> None:
+    harness.channels.enabled = ["email", "webhook"]
+    harness.channels.endpoints = ["wd_ok", "wd_down"]
+    harness.channels.refusing = {"wd_down"}
+    request = customer_request()
+    request.policy.window = timedelta(hours=1)
+
+    result = await harness.notify(request)
+
+    assert result.status == "partial"
+    assert result.channels["email"].status == "sent"
+    assert result.channels["webhook"].status == "partial"
+    [failure] = harness.channels.given_up
+    assert failure.delivery.delivery_id == "wd_down" and failure.delivery.series == 1
+    assert "gave up after the delivery window" in failure.error
+    assert "EndpointRefused: HTTP 500" in failure.error
+    assert harness.channels.failed == []
+    attempts = [c for c in harness.channels.calls if c[0] == "deliver_webhook wd_down"]
+    assert 5 < len(attempts) < 20, "backoff doubling from 2 s, capped at 15 min"
+
+
+async def test_an_event_no_endpoint_takes_costs_its_notification_nothing(
+    harness: Harness,
+) -> None:
+    """Without the webhook channel the patch is never asked: the history has no marker and
+    no step more than before endpoints."""
+    harness.channels.enabled = ["email"]
+    request = customer_request()
+
+    await harness.notify(request)
+
+    history = await notification_history(harness, request)
+    assert not await asked_for_endpoints(harness, request)
+    assert harness.channels.planned == []
+    scheduled = [
+        e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert [e.activity_task_scheduled_event_attributes.activity_type.name for e in scheduled] == [
+        "send_email"
+    ]
