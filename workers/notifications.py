@@ -22,6 +22,7 @@ from adapters.settings import Settings
 from adapters.sms import SmsGateway
 from adapters.webhook_deliveries import WebhookDeliveries
 from workers.runner import main, worker_options
+from workers.versioning import make_current_if_none
 from workflows.names import NOTIFICATIONS_QUEUE
 from workflows.notification import NotificationWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -55,6 +56,7 @@ async def build(
         deliveries, store, EndpointPoster(http, settings), mailer, settings.operator_email
     )
     choice = ChannelChoice(store, deliveries, settings)
+    await make_current_if_none(client, settings)
     return Worker(
         client,
         task_queue=task_queue,
