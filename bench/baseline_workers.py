@@ -1,8 +1,8 @@
 """`python -m bench.baseline_workers orders|payments|notifications`: one no-op worker.
 
 One process per queue, like the engine's workers, built with the same client, data converter
-and `worker_options` (so WORKER_MAX_POLLERS and friends, and the payments queue's rate
-limit, apply to both sides). The queue
+and `worker_options` (so WORKER_MAX_POLLERS and friends, the payments queue's rate
+limit and the worker version, apply to both sides). The queue
 names come from BENCH_ORDERS_QUEUE, BENCH_PAYMENTS_QUEUE and BENCH_NOTIFICATIONS_QUEUE.
 """
 
@@ -25,6 +25,7 @@ from bench.baseline import (
     NoOpActivities,
 )
 from workers.runner import compile_bytecode, run, worker_options
+from workers.versioning import make_current_if_none
 
 SHAPE = {
     "orders": (BaselineOrderWorkflow, ["reserve_stock", "record_order", "commit_stock"]),
@@ -37,6 +38,7 @@ async def serve(kind: str) -> None:
     compile_bytecode(Path(__file__).parent)  # the baseline's workflows, as the engine's
     settings = get_settings()
     client = await connect(settings)
+    await make_current_if_none(client, settings)  # as the engine's workers
     workflow, names = SHAPE[kind]
     acts = NoOpActivities()
     worker = Worker(

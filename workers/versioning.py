@@ -148,17 +148,16 @@ async def set_current(
     )
 
 
-async def set_ramping(client: Client, version: WorkerDeploymentVersion, percentage: float) -> None:
-    """`percentage` of new workflows go to `version`, the rest to the current version."""
-    await client.workflow_service.set_worker_deployment_ramping_version(
-        SetWorkerDeploymentRampingVersionRequest(
-            namespace=client.namespace,
-            deployment_name=version.deployment_name,
-            build_id=version.build_id,
-            percentage=percentage,
-            identity=client.identity,
-        )
+async def set_ramping(client: Client, version: WorkerDeploymentVersion, percent: float) -> None:
+    """`percent` of new workflows go to `version`, the rest to the current version."""
+    request = SetWorkerDeploymentRampingVersionRequest(
+        namespace=client.namespace,
+        deployment_name=version.deployment_name,
+        build_id=version.build_id,
+        percentage=percent,
+        identity=client.identity,
     )
+    await client.workflow_service.set_worker_deployment_ramping_version(request)
 
 
 def status_name(status: WorkerDeploymentVersionStatus.ValueType) -> str:
