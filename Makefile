@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-unit test-integration lint fmt typecheck db-migrate db-seed db-reset reconcile histories replay chaos bench clean
+.PHONY: setup run test test-unit test-integration lint fmt typecheck db-migrate db-seed db-reset reconcile histories replay versions chaos bench clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,9 @@ histories: setup  ## re-record tests/histories/ after a deliberate, compatible w
 replay: setup  ## before a deploy: replay ORDER=<id>, FILE=<export> or SAMPLE=200 [SINCE=7d] on this checkout (docs/runbook.md)
 	$(PY) -m workers.replay $(if $(ORDER),--order '$(ORDER)') $(if $(FILE),--file '$(FILE)') \
 		$(if $(SAMPLE),--sample '$(SAMPLE)' --since '$(or $(SINCE),7d)')
+
+versions: setup  ## the worker deployment's versions, their status and open orders (docs/runbook.md)
+	$(PY) -m workers.versions
 
 reconcile: setup  ## compare the payment ledger with Stripe now (make run must be up)
 	$(PY) -m workers.reconcile
