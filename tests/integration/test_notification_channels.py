@@ -1,8 +1,9 @@
 """One notification per event, delivered on every channel the registry enables, against the
-real parts: Temporal dev server, PostgreSQL, the SMTP sink, a merchant webhook receiver and
-an SMS provider stand-in. NotificationWorkflows are started as the order starts them (no
-channel named, `event_notification_id`), on a worker built as `workers.notifications` builds
-it, with the channel settings each test needs.
+real parts: Temporal dev server, PostgreSQL, the SMTP sink, a merchant webhook endpoint's
+receiver and an SMS provider stand-in. NotificationWorkflows are started as the order starts
+them (no channel named, `event_notification_id`), on a worker built as
+`workers.notifications` builds it, with the channel settings each test needs; the webhook
+channel is on because an endpoint takes every event (deleted after each test).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from activities.notifications import DeliveryResult, NotificationRequest
 from adapters.settings import Settings
+from adapters.tables import webhook_deliveries
+from adapters.webhook_endpoints import EndpointStore
 from tests.integration.conftest import RealParts
 from tests.integration.test_notifications import (
     FAST,
@@ -37,9 +41,11 @@ from tests.integration.test_notifications import (
     text_of,
     verify,
 )
+from tests.integration.test_webhook_deliveries import only_this_tests_endpoints
 from workflows.notification import NotificationWorkflow, event_notification_id
+from workflows.webhook_contracts import event_id
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures(only_this_tests_endpoints.__name__)]
 
 
 @dataclass
@@ -52,9 +58,10 @@ class Receivers:
 
 @asynccontextmanager
 async def every_channel(
-    temporal: Client, settings: Settings
+    temporal: Client, settings: Settings, engine: AsyncEngine
 ) -> AsyncIterator[tuple[str, Receivers]]:
-    """A notifications worker with SMS and merchant webhooks configured, and their receivers."""
+    """A notifications worker with SMS configured and a merchant endpoint taking every event
+    (on loopback, as `make run` allows), and their receivers."""
     received = Receivers()
 
     async def provider(request: web.Request) -> web.Response:
@@ -65,7 +72,9 @@ async def every_channel(
     async def merchant(request: web.Request) -> web.Response:
         body = await request.read()
         assert verify(WEBHOOK_SECRET, request.headers["X-Signature"], body)
-        received.hooks.append(json.loads(body))
+        hook = json.loads(body)
+        assert request.headers["X-Event-Id"] == hook["id"]
+        received.hooks.append(hook)
         return web.Response(status=204)
 
     async with (
@@ -76,11 +85,24 @@ async def every_channel(
             settings,
             sms_provider_url=sms_url,
             sms_provider_token=SecretStr(SMS_TOKEN),
-            merchant_webhook_url=hook_url,
-            merchant_webhook_secret=SecretStr(WEBHOOK_SECRET),
+            webhook_allow_loopback_http=True,
         ) as queue,
     ):
+        await EndpointStore(engine).create(
+            url=hook_url, events=["*"], description="", secret=WEBHOOK_SECRET
+        )
         yield queue, received
+
+
+async def delivery_status(engine: AsyncEngine, order_id: str, event: str) -> list[str]:
+    """The statuses of the event's webhook deliveries (the delivery log)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(webhook_deliveries.c.status).where(
+                webhook_deliveries.c.event_id == event_id(order_id, event, 1)
+            )
+        )
+        return list(found.scalars())
 
 
 async def notify(temporal: Client, queue: str, request: NotificationRequest) -> DeliveryResult:
@@ -108,7 +130,7 @@ async def test_one_notification_reaches_every_channel_enabled_for_its_customer(
 ) -> None:
     with_phone, without_phone = await place_order(engine), await place_order(engine, phone=None)
 
-    async with every_channel(temporal, settings) as (queue, received):
+    async with every_channel(temporal, settings, engine) as (queue, received):
         both = await notify(temporal, queue, customer(with_phone, "order_shipped"))
         no_sms = await notify(temporal, queue, customer(without_phone, "order_shipped"))
 
@@ -121,12 +143,14 @@ async def test_one_notification_reaches_every_channel_enabled_for_its_customer(
     [(key, text)] = received.texts
     assert key == f"{with_phone}/order_shipped/sms" and text["to"] == "+44 20 7946 0000"
     assert {hook["id"] for hook in received.hooks} == {
-        f"{with_phone}/order_shipped/webhook",
-        f"{without_phone}/order_shipped/webhook",
+        event_id(with_phone, "order_shipped", 1),
+        event_id(without_phone, "order_shipped", 1),
     }
-    for channel in ("email", "sms", "webhook"):
+    for channel in ("email", "sms"):
         state = await row(engine, with_phone, "order_shipped", channel)
         assert (state["status"], state["attempts"]) == ("sent", 1), channel
+    assert (await row(engine, with_phone, "order_shipped", "webhook"))["status"] is None
+    assert await delivery_status(engine, with_phone, "order_shipped") == ["sent"]
     assert (await row(engine, without_phone, "order_shipped", "sms"))["status"] is None
 
 
@@ -136,7 +160,7 @@ async def test_a_second_refund_sends_a_second_message_on_every_channel(
     order_id = await place_order(engine)
     await add_event(engine, order_id, "refund_issued", {"amount": 800, "reason": "late"})
 
-    async with every_channel(temporal, settings) as (queue, received):
+    async with every_channel(temporal, settings, engine) as (queue, received):
         first = await notify(temporal, queue, customer(order_id, "refund_issued", 1))
         second = await notify(temporal, queue, customer(order_id, "refund_issued", 2))
         again = await notify(temporal, queue, customer(order_id, "refund_issued", 2))
@@ -157,8 +181,8 @@ async def test_a_second_refund_sends_a_second_message_on_every_channel(
         f"{order_id}/refund_issued/sms/2",
     ]
     assert [hook["id"] for hook in received.hooks] == [
-        f"{order_id}/refund_issued/webhook",
-        f"{order_id}/refund_issued/webhook/2",
+        event_id(order_id, "refund_issued", 1),
+        event_id(order_id, "refund_issued", 2),
     ]
     for occurrence in (1, 2):
         state = await row(engine, order_id, "refund_issued", "email", occurrence)
@@ -177,7 +201,7 @@ async def test_an_operators_notification_is_one_email_to_the_operator(
         policy=FAST,
     )
 
-    async with every_channel(temporal, settings) as (queue, received):
+    async with every_channel(temporal, settings, engine) as (queue, received):
         result = await notify(temporal, queue, request)
 
     assert result.status == "sent" and list(result.channels) == ["email"]
@@ -187,11 +211,11 @@ async def test_an_operators_notification_is_one_email_to_the_operator(
 
 
 async def test_a_notification_for_an_order_the_read_model_lacks_fails_without_a_message(
-    temporal: Client, settings: Settings, real_parts: RealParts
+    temporal: Client, settings: Settings, engine: AsyncEngine, real_parts: RealParts
 ) -> None:
     order_id = f"ord_{uuid.uuid4().hex[:20]}"
 
-    async with every_channel(temporal, settings) as (queue, received):
+    async with every_channel(temporal, settings, engine) as (queue, received):
         result = await notify(temporal, queue, customer(order_id, "order_shipped"))
 
     assert result.status == "failed" and list(result.channels) == ["email"]

@@ -40,6 +40,7 @@ from adapters.notification_store import NotificationStore
 from adapters.settings import Settings
 from adapters.tables import notifications, order_events, orders
 from adapters.temporal import connect
+from adapters.webhook_endpoints import EndpointStore
 from devstack.mailbox import read_mailbox, wait_for_mail
 from devstack.services import free_port, start_smtp_sink
 from devstack.smtp_sink import MailDirHandler
@@ -54,6 +55,7 @@ from tests.integration.helpers import (
 )
 from workers import notifications as notifications_worker
 from workflows.notification import NotificationWorkflow, event_notification_id, notification_id
+from workflows.webhook_contracts import event_id
 
 pytestmark = pytest.mark.integration
 
@@ -409,53 +411,59 @@ async def http_stand_in(
 async def test_merchant_webhooks_are_signed_and_each_event_is_accepted_once(
     temporal: Client, settings: Settings, engine: AsyncEngine
 ) -> None:
-    requests: list[tuple[bool, dict[str, Any]]] = []
+    """A request naming the webhook channel (as the order named channels before the registry)
+    goes to the merchant's endpoints like any other: each event once, a refused attempt
+    retried with the same event id and body."""
+    requests: list[tuple[bool, str, dict[str, Any]]] = []
     accepted: list[str] = []
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
         valid = verify(WEBHOOK_SECRET, request.headers["X-Signature"], body)
         event = json.loads(body)
-        requests.append((valid, event))
+        requests.append((valid, request.headers["X-Event-Id"], event))
         if not valid:
             return web.Response(status=400)
         if (
             event["type"] == "order_shipped"
-            and [e["id"] for _, e in requests].count(event["id"]) == 1
+            and [e["id"] for _, _, e in requests].count(event["id"]) == 1
         ):
             return web.Response(status=503)  # the merchant is briefly down: retried
         accepted.append(event["id"])
         return web.Response(status=204)
 
     order_id = await place_order(engine)
+    endpoints = EndpointStore(engine)
     async with (
         http_stand_in(receive) as url,
-        notification_workers(
-            temporal,
-            settings,
-            merchant_webhook_url=url,
-            merchant_webhook_secret=SecretStr(WEBHOOK_SECRET),
-        ) as queue,
+        notification_workers(temporal, settings, webhook_allow_loopback_http=True) as queue,
     ):
-        results = await asyncio.gather(
-            *(deliver(temporal, queue, order_id, e, "webhook") for e in CUSTOMER_EVENTS)
-        )
-        again = await deliver(temporal, queue, order_id, "order_delivered", "webhook")
+        made = await endpoints.create(url=url, events=["*"], description="", secret=WEBHOOK_SECRET)
+        try:
+            results = await asyncio.gather(
+                *(deliver(temporal, queue, order_id, e, "webhook") for e in CUSTOMER_EVENTS)
+            )
+            again = await deliver(temporal, queue, order_id, "order_delivered", "webhook")
+            logged = await endpoints.deliveries(made["id"], status=None, limit=100, after=None)
+        finally:
+            await endpoints.delete(made["id"])
 
     assert [r.status for r in results] == ["sent"] * len(CUSTOMER_EVENTS)
     assert again.duplicate
-    assert all(valid for valid, _ in requests)
-    assert sorted(accepted) == sorted(f"{order_id}/{e}/webhook" for e in CUSTOMER_EVENTS)
+    assert all(valid and header == e["id"] for valid, header, e in requests)
+    assert sorted(accepted) == sorted(event_id(order_id, e, 1) for e in CUSTOMER_EVENTS)
     assert len(requests) == len(CUSTOMER_EVENTS) + 1  # one 503, redelivered with the same id
-    shipped = [e for _, e in requests if e["type"] == "order_shipped"]
+    shipped = [e for _, _, e in requests if e["type"] == "order_shipped"]
     assert shipped[0] == shipped[1]
     event = shipped[1]
     assert event["data"]["order"]["id"] == order_id
     assert event["data"]["order"]["total"] == {"amount": 6200, "currency": "EUR"}
     assert event["data"]["event"]["tracking_number"] == "JD014600006281"
-    assert isinstance(event["created"], int)
-    state = await row(engine, order_id, "order_shipped", "webhook")
-    assert state["status"] == "sent" and state["attempts"] == 2 and "503" in state["last_error"]
+    assert event["created_at"].endswith("Z")
+    [shipped_log] = [d for d in logged if d["event"] == "order_shipped"]
+    attempts = [(a["status_code"], a["error"]) for a in shipped_log["attempts"]]
+    assert shipped_log["status"] == "sent" and attempts == [(503, "HTTP 503"), (204, None)]
+    assert (await row(engine, order_id, "order_shipped", "webhook"))["status"] is None
 
 
 async def test_sms_goes_through_the_provider_and_a_customer_without_phone_fails_clearly(
