@@ -99,7 +99,8 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 
 def _kustomize(directory: Path) -> list[dict[str, Any]]:
     """The resources of a kustomization: `kubectl kustomize` if present, else read by hand
-    (resources and generators; patches must name an existing resource)."""
+    (resources, generators, a version's name suffix, labels, images and JSON patches;
+    other patches must name, or select, an existing resource)."""
     kubectl = shutil.which("kubectl")
     if kubectl:
         built = subprocess.run(
@@ -119,11 +120,70 @@ def _kustomize(directory: Path) -> list[dict[str, Any]]:
                 resources.append({"kind": kind, "metadata": {"name": generated["name"]}})
             else:
                 assert any(r["metadata"]["name"] == generated["name"] for r in resources)
+    _as_a_version(kustomization, resources)
     names = {(r["kind"], r["metadata"]["name"]) for r in resources}
     for patch in kustomization.get("patches", []):
+        if "target" in patch:
+            chosen = [r for r in resources if _targets(patch["target"], r)]
+            assert chosen, f"patch of nothing: {patch}"
+            for op in yaml.safe_load(patch.get("patch", "[]")):
+                for resource in chosen:
+                    _json_add(resource, op)
+            continue
         for doc in _documents(directory / patch["path"]):
             assert (doc["kind"], doc["metadata"]["name"]) in names, f"patch of nothing: {doc}"
     return resources
+
+
+def _as_a_version(kustomization: dict[str, Any], resources: list[dict[str, Any]]) -> None:
+    """A version's `nameSuffix` (the autoscalers' targets follow), `labels` and `images`."""
+    suffix = kustomization.get("nameSuffix", "")
+    for resource in resources:
+        resource["metadata"]["name"] += suffix
+        if resource["kind"] == "HorizontalPodAutoscaler":
+            resource["spec"]["scaleTargetRef"]["name"] += suffix
+        for labels in kustomization.get("labels", []):
+            resource["metadata"].setdefault("labels", {}).update(labels["pairs"])
+            if labels.get("includeSelectors") and resource["kind"] == "Deployment":
+                resource["spec"]["selector"]["matchLabels"].update(labels["pairs"])
+                resource["spec"]["template"]["metadata"]["labels"].update(labels["pairs"])
+        if resource["kind"] in {"Deployment", "Job"}:
+            for container in resource["spec"]["template"]["spec"]["containers"]:
+                for image in kustomization.get("images", []):
+                    if container["image"].split(":")[0] == image["name"]:
+                        container["image"] = f"{image['newName']}:{image['newTag']}"
+
+
+def _targets(target: dict[str, str], resource: dict[str, Any]) -> bool:
+    """A patch target: its kind, and a label selector `key=value` or `key in (a,b)`."""
+    labels = resource["metadata"].get("labels", {})
+    selector = target.get("labelSelector", "")
+    if " in " in selector:
+        key, _, values = selector.partition(" in ")
+        chosen = labels.get(key.strip()) in values.strip("() ").split(",")
+    elif selector:
+        key, _, value = selector.partition("=")
+        chosen = labels.get(key) == value
+    else:
+        chosen = True
+    return bool(resource["kind"] == target["kind"] and chosen)
+
+
+def _json_add(resource: dict[str, Any], op: dict[str, Any]) -> None:
+    """A JSON patch `add` (the only operation the overlays use); `-` appends."""
+    assert op["op"] == "add", op
+    *path, last = op["path"].strip("/").split("/")
+    node: Any = resource
+    for key in path:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if last == "-":
+        node.append(op["value"])
+    else:
+        node[last] = op["value"]
+
+
+def _component(template: dict[str, Any]) -> str:
+    return str(template["metadata"]["labels"]["app.kubernetes.io/component"])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -136,20 +196,39 @@ def test_kustomize_overlay_builds_with_real_entry_points(overlay: str) -> None:
     for workload in workloads:
         for container in workload["spec"]["template"]["spec"]["containers"]:
             _assert_entry_point(container["command"])
-    deployments = {r["metadata"]["name"]: r for r in resources if r["kind"] == "Deployment"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kustomize_runs_one_deployment_per_queue_and_build_id_each_autoscaled(
+    overlay: str,
+) -> None:
+    """The workers run per version (docs/runbook.md, "A safe deploy"): each build id has, per
+    queue, a Deployment of its own (its pods selected by the build id, its image of that
+    tag, WORKER_BUILD_ID set) and an autoscaler of its own."""
+    resources = _kustomize(K8S / "overlays" / overlay)
     autoscaled = {
         r["spec"]["scaleTargetRef"]["name"]
         for r in resources
         if r["kind"] == "HorizontalPodAutoscaler"
     }
-    for queue in QUEUES:
-        deployment = deployments[f"worker-{queue}"]
+    workers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in resources:
+        if r["kind"] == "Deployment" and _component(r["spec"]["template"]).startswith("worker-"):
+            build = r["spec"]["selector"]["matchLabels"]["commerce-engine/build-id"]
+            workers.setdefault((build, _component(r["spec"]["template"])), []).append(r)
+    builds = {build for build, _ in workers}
+    assert builds, "no worker version"
+    assert set(workers) == {(b, f"worker-{q}") for b in builds for q in QUEUES}
+    for (build, component), [deployment] in workers.items():
+        queue = component.removeprefix("worker-")
         [container] = deployment["spec"]["template"]["spec"]["containers"]
         assert container["command"][-1] == f"workers.{queue}"
         assert {"livenessProbe", "readinessProbe", "resources"} <= set(container)
-        assert f"worker-{queue}" in autoscaled
-        metrics_env = {e["name"]: e["value"] for e in container["env"]}
-        assert metrics_env[f"{queue.upper()}_METRICS_PORT"] == "9100"
+        assert container["image"].endswith(f":{build}")
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["WORKER_BUILD_ID"] == build
+        assert env[f"{queue.upper()}_METRICS_PORT"] == "9100"
+        assert deployment["metadata"]["name"] in autoscaled
 
 
 # --- hardening: what is published, which Temporal, who may write the code, what pods may do
@@ -338,7 +417,8 @@ def _pods(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_kustomize_pods_are_locked_down(overlay: str) -> None:
     pods = _pods(_kustomize(K8S / "overlays" / overlay))
-    assert {"api", "migrate", *(f"worker-{q}" for q in QUEUES)} <= set(pods)
+    components = {_component(template) for template in pods.values()}
+    assert {"api", "migrate", *(f"worker-{q}" for q in QUEUES)} <= components
     for name, template in pods.items():
         spec = template["spec"]
         assert spec["automountServiceAccountToken"] is False, name
@@ -369,8 +449,8 @@ def _egress_ports(policy: dict[str, Any]) -> set[int]:
 def test_kustomize_network_policy_per_component_allows_only_what_it_needs(overlay: str) -> None:
     resources = _kustomize(K8S / "overlays" / overlay)
     policies = [r for r in resources if r["kind"] == "NetworkPolicy"]
-    for name, template in _pods(resources).items():
-        labels = template["metadata"]["labels"]
+    for template in _pods(resources).values():
+        labels, name = template["metadata"]["labels"], _component(template)
         applying = [p for p in policies if _selects(p, labels)]
         isolating = [p for p in applying if {"Ingress", "Egress"} <= set(p["spec"]["policyTypes"])]
         assert len(isolating) == 1, f"{name}: {len(isolating)} policies of its own"
