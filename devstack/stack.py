@@ -67,6 +67,10 @@ def _run(settings: Settings, started: list[Service]) -> NoReturn:
     env = {**os.environ, **secrets, "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     if "webhook_allow_loopback_http" not in settings.model_fields_set:
         env["WEBHOOK_ALLOW_LOOPBACK_HTTP"] = "true"  # a webhook receiver on this machine
+    if not settings.worker_build_id:
+        # one version whatever the checkout: orders placed before a restart on other code
+        # go on (make replay checks they can), not pinned to a build nothing runs any more
+        env["WORKER_BUILD_ID"] = "local"
     if sys.stdout.isatty() and "LOG_FORMAT" not in os.environ:
         env["LOG_FORMAT"] = "console"  # children write to a pipe, which `auto` takes for JSON
     where, localstripe = _start_services(settings, data_dir, logs, started, env)
