@@ -18,8 +18,6 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkerDeploymentVersion
-from temporalio.service import RPCError
 
 from adapters.settings import Settings
 from adapters.temporal import connect
@@ -27,8 +25,7 @@ from api.main import create_app
 from tests.integration.test_api_fulfilment_flow import Order, confirmed
 from tests.integration.test_operations import _namespace
 from workers import notifications, orders, payments
-from workers.versioning import set_current
-from workers.versions import VersionRow, versions
+from workers.versions import VersionRow, route, show, versions
 
 pytestmark = pytest.mark.integration
 
@@ -74,17 +71,14 @@ async def engine(settings: Settings) -> AsyncIterator[Versions]:
         yield Versions(own, temporal, api, start)
 
 
-async def _make_current(temporal: Client, build: str) -> None:
-    """Temporal refuses until the new version polls every queue the current one polls."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + WAIT
-    while True:
-        try:
-            return await set_current(temporal, WorkerDeploymentVersion(DEPLOYMENT, build))
-        except RPCError:
-            if loop.time() > give_up:
-                raise
-            await asyncio.sleep(0.2)
+async def _accepted(route: Callable[[], Awaitable[int]]) -> None:
+    """Temporal refuses to route to a version until it polls every queue the current one
+    polls (the new workers have just started)."""
+    for _ in range(int(WAIT / 0.2)):
+        if await route() == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("Temporal never took the new version")
 
 
 async def _table(temporal: Client, expected: dict[str, tuple[str, int, int]]) -> None:
@@ -124,7 +118,7 @@ async def test_an_order_finishes_on_its_version_new_orders_take_the_current_one_
     await engine.start("v2")
     await _table(temporal, {"v1": ("current", 1, 2), "v2": ("inactive", 0, 0)})
 
-    await _make_current(temporal, "v2")
+    await _accepted(lambda: route(temporal, engine.settings, "v2", None))
     second = await confirmed(engine.api)
     await _delivered_and_closed(engine, first)  # its shipment, delivery and close after v2
     await _delivered_and_closed(engine, second)
@@ -142,3 +136,30 @@ async def test_an_order_finishes_on_its_version_new_orders_take_the_current_one_
     await notice.result()
     info = (await notice.describe()).raw_description.workflow_execution_info
     assert info.versioning_info.behavior == VersioningBehavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE
+
+
+async def test_make_versions_lists_each_version_and_routes_new_orders(
+    engine: Versions, capsys: pytest.CaptureFixture[str]
+) -> None:
+    temporal, settings = engine.temporal, engine.settings
+    assert await show(temporal, settings) == 1
+    assert f"no worker deployment '{DEPLOYMENT}' yet" in capsys.readouterr().out
+    await engine.start("v1")
+    await engine.start("v2")
+
+    await _accepted(lambda: route(temporal, settings, "v2", 25))
+    assert "v2 is now ramping at 25% in " in capsys.readouterr().out
+    assert await show(temporal, settings) == 0
+    listed = capsys.readouterr().out.splitlines()  # the workers' log lines too
+    assert f"worker deployment {DEPLOYMENT}" in listed
+    assert [line.split()[:3] for line in listed if line.startswith(("v1 ", "v2 "))] == [
+        ["v1", "current", "0"],
+        ["v2", "ramping", "25%"],
+    ]
+
+    # backing out (docs/runbook.md): no ramp any more, or the old version current again
+    assert await route(temporal, settings, "v2", 0) == 0
+    assert await route(temporal, settings, "v2", None) == 0
+    assert await route(temporal, settings, "v1", None) == 0
+    assert await route(temporal, settings, "v9", None) == 1
+    assert capsys.readouterr().err.startswith("refused: ")
