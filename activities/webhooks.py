@@ -9,8 +9,11 @@ the endpoint took the body but its answer was lost: the retry sends it again, wi
 `X-Event-Id`, so an endpoint that deduplicates sees it once. Every attempt is a row of
 `webhook_attempts`, written as it claims and completed with the endpoint's answer.
 
-An endpoint that refused or did not answer every attempt for `DISABLE_AFTER` is turned off,
-and the operator is emailed; its deliveries end failed at their next attempt.
+An endpoint that refused or did not answer every attempt for `DISABLE_AFTER` is turned off by
+the attempt that finds it so, which emails the operator; its other deliveries end failed at
+their next attempt. Should that email not go out (the mail server down, the worker killed),
+the next attempt of any of them after the disabling attempt's lease sends it, with the same
+Message-ID: at least once, as the customers' messages.
 """
 
 from __future__ import annotations
@@ -144,8 +147,13 @@ class WebhookActivities:
                 type="DeliveryInProgress",
             )
         if claim.outcome == "disabled":
-            if claim.unannounced is not None:
-                await self._announce(claim.unannounced)
+            if (told := claim.unannounced) is not None:
+                if at - told.disabled_at < lease:  # the attempt that disabled it may be telling
+                    raise ApplicationError(
+                        "the endpoint was just disabled; the operator is being told",
+                        type="EndpointDisabling",
+                    )
+                await self._announce(told)
             raise permanent("the endpoint is disabled", "EndpointDisabled")
         assert claim.delivery is not None
         planned, attempt = claim.delivery, claim.attempt
