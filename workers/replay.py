@@ -46,6 +46,7 @@ from adapters.observability import CorrelationInterceptor
 from adapters.order_history import MalformedExport, RecordedRun, order_runs, parse_export
 from adapters.settings import Settings
 from adapters.temporal import connect, data_converter, payload_codec
+from workers.runner import compile_bytecode
 from workflows.maintenance import IdempotencyCleanupWorkflow
 from workflows.names import order_workflow_id
 from workflows.notification import NotificationWorkflow
@@ -81,7 +82,9 @@ def _quiet_runtime() -> Runtime:
 
 def replayer(settings: Settings, workflows: Sequence[type] = WORKFLOWS) -> Replayer:
     """A replayer set up as the workers are: their workflows, data converter (with the codec
-    when a key is set) and workflow interceptor."""
+    when a key is set) and workflow interceptor, and the workflows' bytecode written as a
+    worker writes it (the sandbox imports each workflow module afresh for every run)."""
+    compile_bytecode()
     return Replayer(
         workflows=workflows,
         data_converter=data_converter(settings),
