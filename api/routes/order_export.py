@@ -10,46 +10,24 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator
 
-from adapters.order_export import ExportFilter
+from adapters.order_export import COLUMNS, ExportFilter
 from api.deps import OperatorUser, ServicesDep
 from api.errors import problems
 from domain.orders import OrderStatus
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-HEADER = (
-    "order_id",
-    "created_at",
-    "updated_at",
-    "status",
-    "customer_id",
-    "currency",
-    "order_total",
-    "payment_status",
-    "authorized",
-    "captured",
-    "refunded",
-    "sku",
-    "name",
-    "quantity",
-    "unit_price",
-    "line_total",
-    "shipped",
-    "returned",
-    "ship_to_name",
-    "ship_to_city",
-    "ship_to_postal_code",
-    "ship_to_country",
-)
+HEADER = COLUMNS
+"""order_id, created_at, ... ship_to_country: one order line per row, money in minor units."""
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What a spreadsheet reads as the start of a formula (OWASP "CSV injection")."""
@@ -119,59 +97,22 @@ def export_filter(
     return ExportFilter(statuses=[str(status) for status in statuses], since=since, until=until)
 
 
-def _cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _stamp(value: datetime) -> str:
-    """ISO 8601 in UTC with `Z`, as the JSON answers write it."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def rows(order: dict[str, Any]) -> Iterator[list[object]]:
-    """One row per line of the order, its own columns repeated on each; an order without
-    lines is still one row, with the line's columns empty."""
-    address = order["shipping_address"] or {}
-    head = [
-        order["id"],
-        _stamp(order["created_at"]),
-        _stamp(order["updated_at"]),
-        order["status"],
-        order["customer_id"],
-        order["currency"],
-        order["total"],
-        order["payment_status"],
-        order["authorized"],
-        order["captured"],
-        order["refunded"],
+def _cells(row: Sequence[object]) -> list[object]:
+    """A row as CSV cells: text a spreadsheet would run gets a leading `'`."""
+    return [
+        "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+        for value in row
     ]
-    tail = [address.get(key) for key in ("name", "city", "postal_code", "country")]
-    for line in order["lines"] or [{}]:
-        cells = [
-            *head,
-            line.get("sku"),
-            line.get("name"),
-            line.get("quantity"),
-            line.get("unit_price"),
-            line.get("total"),
-            line.get("shipped", 0) if line else None,
-            line.get("returned", 0) if line else None,
-            *tail,
-        ]
-        yield [_cell(cell) for cell in cells]
 
 
-async def csv_chunks(pages: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
+async def csv_chunks(pages: AsyncIterator[Sequence[Sequence[object]]]) -> AsyncIterator[bytes]:
     """The header, then one chunk per page of orders: a page's rows are written into a
     buffer of their own, so nothing grows with the export."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
     async for page in pages:
-        for order in page:
-            writer.writerows(rows(order))
+        writer.writerows(map(_cells, page))
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
