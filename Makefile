@@ -51,6 +51,9 @@ chaos: setup  ## orders (split shipments, edits, returns) under SIGKILLs and out
 bench: setup  ## orders/s through the API beside a same-shape no-op baseline; ends ratio=<engine/baseline>
 	env -u DATABASE_URL $(PY) -m bench.run --orders $(or $(ORDERS),500) --concurrency $(or $(CONCURRENCY),20)
 
+bench-export: setup  ## GET /v1/orders/export over 100,000 orders: rows/s and the API's RSS growth (fails at 50 MiB or more)
+	env -u DATABASE_URL $(PY) -m bench.export --orders $(or $(ORDERS),100000)
+
 histories: setup  ## re-record tests/histories/ after a deliberate, compatible workflow change
 	$(PY) -m tests.replay.record
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,8 +105,11 @@ class Stack:
             service.stop()
 
 
-def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> Stack:
-    """Every part and app started, the API ready; on any failure, all of it stopped again."""
+def start_stack(
+    base: Path, extra_env: dict[str, str] | None = None, apps: Iterable[str] = APPS
+) -> Stack:
+    """Every part and the `apps` (all by default) started, the API ready; on any failure,
+    all of it stopped again. A run that measures the API alone starts `["api"]`."""
     if os.environ.get("DATABASE_URL"):
         raise SystemExit(
             "chaos restarts PostgreSQL: run it with the embedded one (unset DATABASE_URL)"
@@ -137,7 +141,7 @@ def start_stack(base: Path, extra_env: dict[str, str] | None = None) -> Stack:
             **(extra_env or {}),
         }
         migrate_and_seed(stack.env, quiet=True)
-        for name in APPS:
+        for name in apps:
             stack.start_app(name)
         stack.wait_for_api()
     except BaseException:
