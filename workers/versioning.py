@@ -37,7 +37,7 @@ PACKAGE = "commerce-engine"
 
 
 @lru_cache
-def _git_sha() -> str:
+def git_sha() -> str:
     """The checkout's commit, read once per process: a commit made while tests run must not
     give the workers built later another version than the one already current."""
     try:
@@ -66,7 +66,7 @@ def build_id(settings: Settings) -> str:
     (`0.1.0+abc123def456`), else the package version alone."""
     if settings.worker_build_id:
         return settings.worker_build_id
-    suffix = settings.image_tag or _git_sha()
+    suffix = settings.image_tag or git_sha()
     return f"{_package_version()}+{suffix}" if suffix else _package_version()
 
 

@@ -11,7 +11,7 @@ from temporalio.common import VersioningBehavior
 
 from adapters.settings import Settings
 from workers.runner import worker_options
-from workers.versioning import build_id, deployment_config
+from workers.versioning import build_id, deployment_config, git_sha
 
 VERSION = version("commerce-engine")
 
@@ -29,16 +29,23 @@ def test_the_default_build_id_is_the_package_version_plus_the_image_tag() -> Non
     assert build_id(tagged) == f"{VERSION}+2026.12.01-abc123"
 
 
-def test_without_an_image_tag_the_build_id_names_the_checkouts_commit() -> None:
-    head = subprocess.run(
+def _head() -> str:
+    done = subprocess.run(
         ["git", "rev-parse", "--short=12", "HEAD"],
         cwd=Path(__file__).parent,
         capture_output=True,
         text=True,
         check=False,
     )
-    sha = head.stdout.strip() if head.returncode == 0 else ""
-    assert build_id(_settings()) == (f"{VERSION}+{sha}" if sha else VERSION)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def test_without_an_image_tag_the_build_id_names_the_checkouts_commit() -> None:
+    git_sha.cache_clear()  # read once per process: a commit made since must count here
+    before = _head()
+    built = build_id(_settings())
+    after = _head()  # someone may commit in between
+    assert built in {f"{VERSION}+{sha}" if sha else VERSION for sha in (before, after)}
 
 
 def test_a_versioned_worker_polls_as_its_version_and_unpinned_workflows_auto_upgrade() -> None:
