@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from adapters.settings import Settings
-from tests.replay.incompatible import TimerBeforePaymentOrderWorkflow
+from tests.replay.incompatible import ReorderedOrderWorkflow, TimerBeforePaymentOrderWorkflow
 from workers.replay import gate
 from workflows.notification import NotificationWorkflow
 from workflows.payment import PaymentWorkflow
@@ -119,3 +119,17 @@ def test_the_command_refuses_unclear_arguments(capsys: pytest.CaptureFixture[str
             asyncio.run(gate(argv, SETTINGS))
         assert exited.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+async def test_a_patch_the_changed_code_no_longer_checks_is_named_with_its_marker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "order-happy.json"
+    path.write_text(json.dumps(_history("order-happy")))
+    changed = [ReorderedOrderWorkflow, PaymentWorkflow, NotificationWorkflow]
+
+    assert await gate(["--file", str(path)], SETTINGS, changed) == 1
+
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "MarkerRecorded core_patch local-db-steps" in first, first
+    assert "patch marker encountered for change local-db-steps" in first
