@@ -124,6 +124,9 @@ def start_stack(
         stack.start_smtp()
         stack.start_postgres()
         stack.env = {
+            # one worker version for the stack's life: a process started again after a
+            # commit must not come back as a version nobody made current (its default)
+            "WORKER_BUILD_ID": "isolated",
             **os.environ,
             "DATABASE_URL": stack.services["postgres"].address,
             "TEMPORAL_ADDRESS": f"127.0.0.1:{stack.temporal_port}",
