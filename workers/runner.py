@@ -144,7 +144,14 @@ async def serve(queue: str, build: WorkerFactory) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     health = await _serve_health(port, worker, sdk_metrics) if port else None
-    log.info("worker_started", task_queue=queue, temporal=settings.temporal_address, port=port)
+    log.info(
+        "worker_started",
+        task_queue=queue,
+        temporal=settings.temporal_address,
+        port=port,
+        build_id=build_id(settings),
+        versioned=settings.worker_versioning,
+    )
     try:
         async with worker:
             await stop.wait()
