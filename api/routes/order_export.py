@@ -34,20 +34,17 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _statuses(value: object) -> object:
-    """`?status=a&status=b` and `?status=a,b` alike: each value may be a comma list; an
-    empty one (`?status=`, a form's empty field) filters nothing."""
+    """`?status=a&status=b` and `?status=a,b` alike: each value may be a comma list."""
     if isinstance(value, list):
-        return [part for item in value for part in str(item).split(",") if part]
+        return [part for item in value for part in str(item).split(",")]
     return value
 
 
 def _instant(value: object) -> object:
     """An ISO 8601 date or date-time; refuses other shapes (a bare number, say) that a
-    lenient datetime parser would take. Empty is absent, as for `status`."""
+    lenient datetime parser would take."""
     if not isinstance(value, str):
         return value
-    if not value:
-        return None
     if len(value) > 64:
         raise ValueError("too long for a date or date-time")
     for parse in (date.fromisoformat, datetime.fromisoformat):
