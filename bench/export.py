@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.db import async_url
 from bench.shop import operator
-from devstack.isolated import start_stack, stop_on_signals
+from devstack.isolated import Stack, start_stack, stop_on_signals
 
 MiB = 2**20
 CUSTOMERS = 1_000
@@ -133,41 +133,49 @@ async def export(
 async def run(orders: int, exports: int, max_growth: int) -> bool:
     base = Path(tempfile.mkdtemp(prefix="engine-bench-export-"))
     print(f"bench-export: starting the stack in {base}", flush=True)
-    stack = start_stack(base, apps=["api"])  # the workers have no part in an export
-    ok = True
     try:
-        started = time.perf_counter()
-        await seed(stack.env["DATABASE_URL"], orders)
-        print(f"bench-export: {orders:,} orders seeded in {time.perf_counter() - started:.1f} s")
-        process = psutil.Process(stack.apps["api"].pid)
-        async with httpx.AsyncClient(base_url=stack.api, timeout=120) as api:
-            headers = await operator(api)
-            # one export of nothing first: the route's code and the pool's connection are
-            # then part of the baseline, not of the growth
-            empty = await api.get("/v1/orders/export?created_to=1970-01-01", headers=headers)
-            assert empty.status_code == 200, empty.text
-            baseline = process.memory_info().rss
-            want = expected_rows(orders)
-            for n in range(1, exports + 1):
-                result = await export(api, headers, process)
-                growth = (result.rss_peak - baseline) / MiB
-                print(
-                    f"export {n}: {result.rows:,} rows ({result.megabytes:.1f} MB) in "
-                    f"{result.seconds:.1f} s = {result.rate:,.0f} rows/s; API RSS "
-                    f"{baseline / MiB:.1f} MiB before the first, {result.rss_before / MiB:.1f} "
-                    f"before this one, peak {result.rss_peak / MiB:.1f}, after "
-                    f"{result.rss_after / MiB:.1f}: growth {growth:+.1f} MiB",
-                    flush=True,
-                )
-                if result.rows != want:
-                    print(f"bench-export: FAILED: {result.rows:,} rows, expected {want:,}")
-                    ok = False
-                if growth >= max_growth:
-                    print(f"bench-export: FAILED: RSS grew {growth:.1f} MiB (limit {max_growth})")
-                    ok = False
-    finally:
-        stack.stop()
+        stack = start_stack(base, apps=["api"])  # the workers have no part in an export
+        try:
+            return await measure(stack, orders, exports, max_growth)
+        finally:
+            stack.stop()
+    finally:  # also when the stack did not start
         shutil.rmtree(base, ignore_errors=True)
+
+
+async def measure(stack: Stack, orders: int, exports: int, max_growth: int) -> bool:
+    """Seed, export `exports` times, print each; False when one failed its checks."""
+    ok = True
+    started = time.perf_counter()
+    await seed(stack.env["DATABASE_URL"], orders)
+    print(f"bench-export: {orders:,} orders seeded in {time.perf_counter() - started:.1f} s")
+    process = psutil.Process(stack.apps["api"].pid)
+    async with httpx.AsyncClient(base_url=stack.api, timeout=120) as api:
+        headers = await operator(api)
+        # one export of nothing first: the route's code and the pool's connection are
+        # then part of the baseline, not of the growth
+        empty = await api.get("/v1/orders/export?created_to=1970-01-01", headers=headers)
+        if empty.status_code != 200:
+            raise RuntimeError(f"export answered {empty.status_code}: {empty.text}")
+        baseline = process.memory_info().rss
+        want = expected_rows(orders)
+        for n in range(1, exports + 1):
+            result = await export(api, headers, process)
+            growth = (result.rss_peak - baseline) / MiB
+            print(
+                f"export {n}: {result.rows:,} rows ({result.megabytes:.1f} MB) in "
+                f"{result.seconds:.1f} s = {result.rate:,.0f} rows/s; API RSS "
+                f"{baseline / MiB:.1f} MiB before the first, {result.rss_before / MiB:.1f} "
+                f"before this one, peak {result.rss_peak / MiB:.1f}, after "
+                f"{result.rss_after / MiB:.1f}: growth {growth:+.1f} MiB",
+                flush=True,
+            )
+            if result.rows != want:
+                print(f"bench-export: FAILED: {result.rows:,} rows, expected {want:,}")
+                ok = False
+            if growth >= max_growth:
+                print(f"bench-export: FAILED: RSS grew {growth:.1f} MiB (limit {max_growth})")
+                ok = False
     return ok
 
 
