@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.db import autocommit
@@ -23,6 +24,10 @@ from workflows.webhook_contracts import SEEDED_ENDPOINT_ID, new_endpoint_id
 
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long the previous secret still signs after a rotation."""
+
+DELETE_TRIES = 3
+DEADLOCK = "40P01"
+"""PostgreSQL's SQLSTATE for a transaction it aborted to break a deadlock."""
 
 SEEDED_DESCRIPTION = "MERCHANT_WEBHOOK_URL"
 """The description of the endpoint the environment seeds: where its URL comes from."""
@@ -112,9 +117,31 @@ class EndpointStore:
         return await self._one(statement)
 
     async def delete(self, endpoint_id: str) -> bool:
-        """Delete the endpoint, its deliveries and their attempts; False when there was none."""
-        statement = delete(webhook_endpoints).where(_e.id == endpoint_id).returning(_e.id)
-        return await self._one(statement) is not None
+        """Delete the endpoint, its deliveries and their attempts; False when there was none.
+
+        A delivery attempt recording its answer locks its attempt, then its delivery, then the
+        endpoint; the foreign keys' cascade would lock them the other way round. So the rows go
+        in the attempt's order, and a deadlock with a claim (delivery, then attempts) that
+        PostgreSQL settles by aborting this transaction is tried again."""
+        of_endpoint = select(_d.id).where(_d.endpoint_id == endpoint_id)
+        statements = (
+            delete(webhook_attempts).where(_a.delivery_id.in_(of_endpoint)),
+            delete(webhook_deliveries).where(_d.endpoint_id == endpoint_id),
+            delete(webhook_endpoints).where(_e.id == endpoint_id).returning(_e.id),
+        )
+        for _ in range(DELETE_TRIES - 1):
+            try:
+                return await self._delete(statements)
+            except DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) != DEADLOCK:
+                    raise
+        return await self._delete(statements)
+
+    async def _delete(self, statements: tuple[Any, ...]) -> bool:
+        async with self._engine.begin() as conn:
+            for statement in statements:
+                deleted = await conn.execute(statement)
+            return deleted.first() is not None
 
     async def rotate(self, endpoint_id: str, new_secret: str) -> dict[str, Any] | None:
         """Sign with `new_secret` from now on, and with the current one too for a day."""
