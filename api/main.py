@@ -35,6 +35,7 @@ from api.routes import (
     orders,
     payments,
     products,
+    webhook_endpoints,
     webhooks,
 )
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         order_returns,
         payments,
         webhooks,
+        webhook_endpoints,
         codec,
         metrics,
     )
