@@ -1,4 +1,4 @@
-"""Roles: operator-only order and payment endpoints answer 403 to customers, whoever owns
+"""Roles: operator-only order, payment and webhook endpoints answer 403 to customers, whoever owns
 the order (another customer's order is a 404: tests/integration/test_orders_api.py)."""
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ async def test_customers_get_403_on_operator_endpoints_even_for_their_own_order(
         assert answer.json()["type"] == "/problems/forbidden"
     report = await api.get("/v1/payments/reconciliation", headers=owner)
     assert report.status_code == 403
+    endpoints = await api.get("/v1/webhook-endpoints", headers=owner)
+    assert endpoints.status_code == 403  # each of their routes: test_webhook_endpoints_api.py
     assert (await api.get(f"/v1/orders/{order_id}", headers=owner)).json()["status"] in (
         "accepted",
         "confirmed",

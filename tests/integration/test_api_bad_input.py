@@ -343,6 +343,8 @@ async def test_a_sku_that_cannot_exist_is_a_4xx(
         ("/v1/products", "cursor=%00"),
         ("/v1/products", "cursor=%7F"),
         ("/v1/products", "limit=1%00"),
+        ("/v1/webhook-endpoints", "cursor=%00"),
+        ("/v1/webhook-endpoints", "limit=1%00"),
     ],
 )
 async def test_a_malformed_query_is_a_quick_422(
