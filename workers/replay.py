@@ -53,6 +53,7 @@ from workflows.notification import NotificationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 WORKFLOWS: tuple[type, ...] = (
     OrderWorkflow,
@@ -60,6 +61,7 @@ WORKFLOWS: tuple[type, ...] = (
     NotificationWorkflow,
     ReconciliationWorkflow,
     IdempotencyCleanupWorkflow,
+    WebhookDeliveryWorkflow,
 )
 """Every workflow the workers run (workers/orders.py, payments.py, notifications.py)."""
 

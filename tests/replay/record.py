@@ -25,11 +25,13 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.maintenance import CleanupInput, CleanupResult
 from activities.reconciliation import ReconcileInput, ReconcileResult
+from activities.webhooks import WebhookFailure, WebhookResult
 from domain.payments import IntentStatus
 from tests.conftest import BIN, register_search_attributes
 from tests.workflow.fake_gateway import Script
@@ -63,6 +65,12 @@ from workflows.notification import event_notification_id
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.webhook_contracts import (
+    WebhookDelivery,
+    new_delivery_id,
+    webhook_delivery_workflow_id,
+)
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
@@ -309,16 +317,24 @@ SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
     "return_rejected": ({"TSHIRT": 2}, {}, return_rejected),
     "return_expired": ({"TSHIRT": 2}, {}, return_expired),
     "partial_fulfilment_timeout": ({"TSHIRT": 2, "MUG": 1}, {}, partial_fulfilment_timeout),
+    "webhook_endpoints": (
+        {"TSHIRT": 3},
+        {"channels": ["email", "webhook"], "endpoints": ["wd_1", "wd_2"]},
+        cancel,
+    ),
 }
 """Order scenarios: (lines, Fakes fields or a per-order `script`, what happens next).
 `reconciliation` is recorded on its own (record_reconciliation)."""
 
 
+ALONE = ("reconciliation", "idempotency_cleanup", "webhook_delivery")
+"""Workflows recorded on their own, without an order."""
+
+
 def recorded(name: str) -> bool:
     """Whether the scenario's history is in tests/histories already (an order scenario's
-    order history, or a scheduled workflow's own)."""
-    alone = name in {"reconciliation", "idempotency_cleanup"}
-    return (HISTORIES / (f"{name}.json" if alone else f"order-{name}.json")).exists()
+    order history, or a workflow's own)."""
+    return (HISTORIES / (f"{name}.json" if name in ALONE else f"order-{name}.json")).exists()
 
 
 async def record(name: str, env: WorkflowEnvironment) -> None:
@@ -327,6 +343,9 @@ async def record(name: str, env: WorkflowEnvironment) -> None:
         return
     if name == "idempotency_cleanup":
         await record_idempotency_cleanup(env)
+        return
+    if name == "webhook_delivery":
+        await record_webhook_delivery(env)
         return
     lines, setup, scenario = SCENARIOS[name]
     order_id = f"{name}-{uuid.uuid4().hex[:6]}"
@@ -377,6 +396,39 @@ async def record_idempotency_cleanup(env: WorkflowEnvironment) -> None:
     )
 
 
+async def record_webhook_delivery(env: WorkflowEnvironment) -> None:
+    """A redelivery (series 2) whose first attempt the endpoint refuses."""
+    refusals = [ApplicationError("HTTP 500", type="EndpointRefused")]
+
+    @activity.defn(name="deliver_webhook")
+    async def deliver_webhook(delivery: WebhookDelivery) -> WebhookResult:
+        if refusals:
+            raise refusals.pop()
+        return WebhookResult(status="sent")
+
+    @activity.defn(name="give_up_webhook")
+    async def give_up_webhook(failure: WebhookFailure) -> None:
+        raise AssertionError("the redelivery is sent at its second attempt")
+
+    queue = f"webhook_delivery-{uuid.uuid4()}"
+    delivery_id = new_delivery_id()
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[WebhookDeliveryWorkflow],
+        activities=[deliver_webhook, give_up_webhook],
+    ):
+        handle = await env.client.start_workflow(
+            WebhookDeliveryWorkflow.run,
+            WebhookDelivery(delivery_id=delivery_id, series=2),
+            id=webhook_delivery_workflow_id(delivery_id, 2),
+            task_queue=queue,
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+        (HISTORIES / "webhook_delivery.json").write_text(history.to_json())
+
+
 async def record_alone(
     env: WorkflowEnvironment, name: str, workflow: type, stand_in: Callable[..., Any]
 ) -> None:
@@ -400,7 +452,7 @@ async def main(names: list[str]) -> None:
     """No names: every scenario (re-records the committed files too); `--new`: only the
     scenarios without a history yet, so the committed ones stay as recorded and keep
     proving that older histories replay; or names."""
-    everything = [*SCENARIOS, "reconciliation", "idempotency_cleanup"]
+    everything = [*SCENARIOS, *ALONE]
     if names == ["--new"]:
         names = [name for name in everything if not recorded(name)]
         if not names:

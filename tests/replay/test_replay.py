@@ -48,6 +48,8 @@ def test_every_main_path_of_every_workflow_has_a_history() -> None:
         assert {f"order-{path_name}", f"payment-{path_name}"} <= names, path_name
     assert "order-out_of_stock" in names  # rejected before any payment
     assert {"reconciliation", "idempotency_cleanup"} <= names
+    # the webhook channel to merchant endpoints, and a redelivery
+    assert {"notification-webhook_endpoints", "webhook_delivery"} <= names
 
 
 @pytest.mark.parametrize("history", HISTORIES, ids=[str(p.relative_to(ROOT)) for p in HISTORIES])

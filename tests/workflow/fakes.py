@@ -18,8 +18,10 @@ from activities.orders import (
     StockMoveInput,
 )
 from activities.payments import PaymentActivities
+from activities.webhooks import WebhookEvent, WebhookFailure, WebhookResult
 from domain.payments import PaymentGateway
 from tests.workflow.fake_gateway import FakeGateway
+from workflows.webhook_contracts import WebhookDelivery
 
 PRICES = {"TSHIRT": 2500, "MUG": 1200, "MACHINE": 150_000}
 
@@ -47,6 +49,10 @@ class Fakes(FakeGateway):
     failures: list[FailureInput] = field(default_factory=list)
     channels: list[str] = field(default_factory=lambda: ["email"])
     """What the channel choice answers for every customer (activities/channels.py)."""
+    endpoints: list[str] = field(default_factory=list)
+    """The deliveries planning a webhook event answers (with `webhook` among `channels`)."""
+    webhooks: list[WebhookDelivery] = field(default_factory=list)
+    """Every webhook delivery attempt series delivered."""
     smtp_down: bool = False
     fail_release_times: int = 0
 
@@ -153,6 +159,19 @@ class Fakes(FakeGateway):
         async def enabled_channels(query: ChannelQuery) -> list[str]:
             return list(self.channels)
 
+        @activity.defn(name="plan_webhooks")
+        async def plan_webhooks(event: WebhookEvent) -> list[str]:
+            return list(self.endpoints)
+
+        @activity.defn(name="deliver_webhook")
+        async def deliver_webhook(delivery: WebhookDelivery) -> WebhookResult:
+            self.webhooks.append(delivery)
+            return WebhookResult(status="sent")
+
+        @activity.defn(name="give_up_webhook")
+        async def give_up_webhook(failure: WebhookFailure) -> None:
+            raise AssertionError(f"no webhook delivery should fail here: {failure}")
+
         return {
             "orders": [reserve_stock, release_stock, commit_stock, move_stock, record_order],
             "payments": [
@@ -162,5 +181,12 @@ class Fakes(FakeGateway):
                 payments.refund_payment,
                 payments.refresh_payment,
             ],
-            "notifications": [send_email, mark_failed, enabled_channels],
+            "notifications": [
+                send_email,
+                mark_failed,
+                enabled_channels,
+                plan_webhooks,
+                deliver_webhook,
+                give_up_webhook,
+            ],
         }

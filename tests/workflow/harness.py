@@ -39,6 +39,7 @@ from workflows.contracts import (
 from workflows.notification import NotificationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 Order = WorkflowHandle[OrderWorkflow, OrderState]
 
@@ -117,7 +118,7 @@ class Harness:
 WORKFLOWS: dict[str, list[type]] = {
     "orders": [OrderWorkflow],
     "payments": [PaymentWorkflow],
-    "notifications": [NotificationWorkflow],
+    "notifications": [NotificationWorkflow, WebhookDeliveryWorkflow],
 }
 
 
