@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Literal
 
@@ -35,6 +35,8 @@ from activities.webhook_ports import (
     DisabledEndpoint,
     OrderSummaries,
     PlannedDelivery,
+    WebhookAnswer,
+    WebhookClaim,
     WebhookPoster,
     WebhookStore,
 )
@@ -71,6 +73,12 @@ def retry_interval(delivery: WebhookDelivery, attempt: int) -> timedelta:
     policy = delivery.policy
     interval: timedelta = policy.first_retry * 2 ** (attempt - 1)
     return min(interval, policy.max_retry_interval)
+
+
+def _permanent_if_unknown(error: BaseException) -> BaseException:
+    if isinstance(error, UnknownOrder):
+        return permanent(f"order {error} not found", "OrderNotFound")
+    return error
 
 
 def disabled_email(endpoint: DisabledEndpoint, sender: str, to: str) -> EmailMessage:
@@ -137,36 +145,23 @@ class WebhookActivities:
         lease = (info.start_to_close_timeout or timedelta(minutes=1)) + LEASE_MARGIN
         token = uuid.uuid4().hex
         claim = await self._store.claim(delivery.delivery_id, delivery.series, token, lease, at)
-        if claim.outcome in ("gone", "superseded"):
-            return WebhookResult(status=claim.outcome)
-        if claim.outcome == "sent":
-            return WebhookResult(status="sent", duplicate=True)
-        if claim.outcome == "busy":
-            raise ApplicationError(
-                "another attempt holds this delivery; retrying after its lease",
-                type="DeliveryInProgress",
-            )
-        if claim.outcome == "disabled":
-            if (told := claim.unannounced) is not None:
-                if at - told.disabled_at < lease:  # the attempt that disabled it may be telling
-                    raise ApplicationError(
-                        "the endpoint was just disabled; the operator is being told",
-                        type="EndpointDisabling",
-                    )
-                await self._announce(told)
-            raise permanent("the endpoint is disabled", "EndpointDisabled")
-        assert claim.delivery is not None
+        if claim.delivery is None:
+            return await self._not_claimed(claim, at, lease)
         planned, attempt = claim.delivery, claim.attempt
-        next_at = at + retry_interval(delivery, info.attempt)
         beat = info.heartbeat_timeout
         beating = asyncio.create_task(heartbeat(beat.total_seconds() / 3)) if beat else None
-        answered = False
         try:
-            body = planned.body or await self._freeze(planned)
-            answer = await self._poster.post(
-                planned.url, body.encode(), planned.secrets, planned.event_id
-            )
-            answered = True
+            try:
+                answer = await self._post(planned)
+            except BaseException as failure:  # no answer: free the delivery for the retry
+                converted = _permanent_if_unknown(failure)
+                why, next_at = describe(converted), at + retry_interval(delivery, info.attempt)
+                await asyncio.shield(
+                    self._store.interrupted(planned.id, attempt, token, why, next_at)
+                )
+                if converted is not failure:
+                    raise converted from failure
+                raise
             if answer.ok:
                 code = answer.status_code or 200
                 recorded = patiently(
@@ -182,30 +177,46 @@ class WebhookActivities:
                 status_code=answer.status_code,
                 error=error,
                 at=at,
-                next_at=next_at,
+                next_at=at + retry_interval(delivery, info.attempt),
                 disable_after=DISABLE_AFTER,
             )
-        except BaseException as failure:
-            converted: BaseException = failure
-            if isinstance(failure, UnknownOrder):
-                converted = permanent(f"order {failure} not found", "OrderNotFound")
-            if not answered:
-                why = describe(converted)
-                await asyncio.shield(
-                    self._store.interrupted(planned.id, attempt, token, why, next_at)
-                )
-            if converted is not failure:
-                raise converted from failure
-            raise
+            if disabled is not None:
+                await self._announce(disabled)
+                reason = f"the endpoint was disabled: {disabled.disabled_reason}"
+                raise permanent(reason, "EndpointDisabled")
+            raise ApplicationError(error, type="EndpointRefused")
         finally:
             if beating is not None:
                 beating.cancel()
-        if disabled is not None:
-            await self._announce(disabled)
-            raise permanent(
-                f"the endpoint was disabled: {disabled.disabled_reason}", "EndpointDisabled"
+
+    async def _not_claimed(
+        self, claim: WebhookClaim, at: datetime, lease: timedelta
+    ) -> WebhookResult:
+        """Nothing to send by this attempt: done, gone, superseded, held, or disabled."""
+        if claim.outcome in ("gone", "superseded"):
+            return WebhookResult(status=claim.outcome)
+        if claim.outcome == "sent":
+            return WebhookResult(status="sent", duplicate=True)
+        if claim.outcome == "busy":
+            raise ApplicationError(
+                "another attempt holds this delivery; retrying after its lease",
+                type="DeliveryInProgress",
             )
-        raise ApplicationError(error, type="EndpointRefused")
+        if (told := claim.unannounced) is not None:
+            if at - told.disabled_at < lease:  # the attempt that disabled it may be telling
+                raise ApplicationError(
+                    "the endpoint was just disabled; the operator is being told",
+                    type="EndpointDisabling",
+                )
+            await self._announce(told)
+        raise permanent("the endpoint is disabled", "EndpointDisabled")
+
+    async def _post(self, planned: PlannedDelivery) -> WebhookAnswer:
+        """The endpoint's answer to the delivery's body, frozen at the first attempt."""
+        body = planned.body or await self._freeze(planned)
+        return await self._poster.post(
+            planned.url, body.encode(), planned.secrets, planned.event_id
+        )
 
     @activity.defn(name="give_up_webhook")
     async def give_up(self, failure: WebhookFailure) -> None:

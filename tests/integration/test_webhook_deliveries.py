@@ -32,6 +32,8 @@ from activities.notifications import DeliveryPolicy, DeliveryResult, Notificatio
 from adapters.settings import Settings
 from adapters.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from adapters.webhook_endpoints import EndpointStore, new_secret
+from devstack.mailbox import read_mailbox
+from tests.integration.conftest import RealParts
 from tests.integration.helpers import operator
 from tests.integration.test_notifications import http_stand_in, notification_workers, place_order
 from workers import notifications as notifications_worker
@@ -339,6 +341,19 @@ async def test_after_a_rotation_both_secrets_sign_until_the_old_one_expires(
     assert signatures_by(old, after.signature, after.body) == 0
 
 
+async def refused_a_few_times(
+    temporal: Client, queue: str, receiver: Receiver, order_id: str, event: str
+) -> asyncio.Task[DeliveryResult]:
+    """The event's notification, started and left retrying once the receiver refused it
+    three times."""
+    notified = asyncio.create_task(notify(temporal, queue, order_id, event))
+    for _ in range(400):
+        if len(receiver.received) >= 3:
+            return notified
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the receiver got {len(receiver.received)} requests, not 3")
+
+
 async def test_deleting_an_endpoint_stops_its_pending_deliveries(
     temporal: Client, settings: Settings, engine: AsyncEngine
 ) -> None:
@@ -346,11 +361,7 @@ async def test_deleting_an_endpoint_stops_its_pending_deliveries(
     receiver = Receiver(answers=[503] * 1000)
     async with receiving(temporal, settings, receiver) as (url, queue):
         endpoint_id, _ = await endpoint(engine, url, ["order_cancelled"])
-        notified = asyncio.create_task(notify(temporal, queue, order_id, "order_cancelled"))
-        for _ in range(400):  # the receiver refuses a few attempts first
-            if len(receiver.received) >= 3:
-                break
-            await asyncio.sleep(0.05)
+        notified = await refused_a_few_times(temporal, queue, receiver, order_id, "order_cancelled")
 
         assert await EndpointStore(engine).delete(endpoint_id)
         result = await asyncio.wait_for(notified, timeout=30)  # not the day's window
@@ -358,3 +369,24 @@ async def test_deleting_an_endpoint_stops_its_pending_deliveries(
     assert result.channels["webhook"].status == "sent", "nothing left to send"
     assert result.channels["email"].status == "sent"
     assert await log_of(engine, endpoint_id) == []
+
+
+async def test_an_endpoint_an_operator_disables_fails_its_pending_deliveries_without_email(
+    temporal: Client, settings: Settings, engine: AsyncEngine, real_parts: RealParts
+) -> None:
+    order_id = await place_order(engine)
+    receiver = Receiver(answers=[503] * 1000)
+    async with receiving(temporal, settings, receiver) as (url, queue):
+        endpoint_id, _ = await endpoint(engine, url, ["order_delivered"])
+        notified = await refused_a_few_times(temporal, queue, receiver, order_id, "order_delivered")
+
+        await EndpointStore(engine).update(endpoint_id, enabled=False)
+        result = await asyncio.wait_for(notified, timeout=30)
+
+    assert result.channels["webhook"].status == "failed"
+    [delivery] = await log_of(engine, endpoint_id)
+    assert delivery["status"] == "failed"
+    assert delivery["last_error"] == "EndpointDisabled: the endpoint is disabled"
+    assert all(a["outcome"] == "failed" for a in delivery["attempts"])
+    notices = [m for m in read_mailbox(real_parts.mail_dir) if endpoint_id in str(m["Subject"])]
+    assert notices == [], "the operator disabled it: nobody to tell"
