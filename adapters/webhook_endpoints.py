@@ -225,9 +225,15 @@ class EndpointStore:
 
     async def redeliver(
         self, endpoint_id: str, delivery_id: str
-    ) -> tuple[dict[str, Any], int] | None:
+    ) -> tuple[dict[str, Any], int, dict[str, Any]] | None:
         """Start a new attempt series of the delivery (the same event id, the same body):
-        the delivery and its new series, or None when it is not the endpoint's."""
+        the delivery, its new series and what it was before (for `restore`), or None when
+        it is not the endpoint's."""
+        before = (
+            select(_d.status, _d.next_attempt_at, _d.last_error)
+            .where(_d.id == delivery_id, _d.endpoint_id == endpoint_id)
+            .with_for_update()
+        )
         statement = (
             update(webhook_deliveries)
             .where(_d.id == delivery_id, _d.endpoint_id == endpoint_id)
@@ -241,12 +247,24 @@ class EndpointStore:
             .returning(*webhook_deliveries.c)
         )
         async with self._engine.begin() as conn:
-            row = (await conn.execute(statement)).mappings().first()
-            if row is None:
+            previous = (await conn.execute(before)).mappings().first()
+            if previous is None:
                 return None
+            row = (await conn.execute(statement)).mappings().one()
             rows = [dict(row)]
             await _with_attempts(conn, rows)
-        return rows[0], rows[0]["series"]
+        return rows[0], rows[0]["series"], dict(previous)
+
+    async def restore(self, delivery_id: str, series: int, previous: dict[str, Any]) -> None:
+        """Take back a series whose workflow could not be started (Temporal down), so the
+        log does not show a `pending` delivery nothing will ever attempt."""
+        statement = (
+            update(webhook_deliveries)
+            .where(_d.id == delivery_id, _d.series == series, _d.sent_series < series)
+            .values(series=series - 1, updated_at=func.now(), **previous)
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(statement)
 
 
 async def _with_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:

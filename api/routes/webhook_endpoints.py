@@ -257,7 +257,7 @@ async def redeliver(
     restarted = await services.webhook_endpoints.redeliver(endpoint_id, delivery_id)
     if restarted is None:
         raise Problem(404, "not-found", f"no delivery {delivery_id} of {endpoint_id}")
-    row, series = restarted
+    row, series, previous = restarted
     try:
         await services.temporal.start_workflow(
             WEBHOOK_DELIVERY_WORKFLOW,
@@ -268,4 +268,7 @@ async def redeliver(
         )
     except WorkflowAlreadyStartedError:
         pass  # this series runs already: nothing more to start
+    except BaseException:  # not started (Temporal down: a 503): nothing runs this series
+        await asyncio.shield(services.webhook_endpoints.restore(delivery_id, series, previous))
+        raise
     return delivery_out(row)

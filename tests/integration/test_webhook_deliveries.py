@@ -295,7 +295,7 @@ async def test_a_redelivery_sends_the_same_event_again_as_a_new_series(
 
         redelivered = await EndpointStore(engine).redeliver(endpoint_id, delivery["id"])
         assert redelivered is not None
-        _, series = redelivered
+        _, series, _ = redelivered
         again = await temporal.execute_workflow(
             WebhookDeliveryWorkflow.run,
             WebhookDelivery(delivery_id=delivery["id"], series=series, policy=FAST),

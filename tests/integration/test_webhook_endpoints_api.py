@@ -28,6 +28,7 @@ from temporalio.client import Client
 from adapters.settings import Settings
 from adapters.tables import orders, webhook_attempts, webhook_deliveries, webhook_endpoints
 from adapters.webhook_endpoints import EndpointStore
+from devstack.services import free_port, start_temporal
 from tests.integration.apps import app_client
 from tests.integration.helpers import customer, insert_customer, operator
 from tests.integration.test_api_errors import assert_problem
@@ -788,6 +789,46 @@ async def test_redelivery_starts_a_new_attempt_series_of_the_same_event(
         [given] = await temporal.data_converter.decode(started.input.payloads, [WebhookDelivery])
         assert given == WebhookDelivery(delivery_id=delivery_id, series=series)
     assert second.status_code == 202
+
+
+async def test_a_redelivery_temporal_cannot_start_is_a_503_that_leaves_the_delivery_as_it_was(
+    settings: Settings,
+    op: dict[str, str],
+    engine: AsyncEngine,
+    order_id: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The new series is taken back: a `pending` delivery that no workflow attempts would
+    wait on nothing."""
+    log = tmp_path_factory.mktemp("redeliver-temporal") / "temporal.log"
+    temporal = start_temporal(port=free_port(), ui_port=free_port(), db_file=None, log_file=log)
+    try:
+        overrides = {"temporal_address": temporal.address, "webhook_allow_loopback_http": True}
+        async with app_client(settings, **overrides) as http:
+            endpoint_id = (await create(http, op))["id"]
+            delivery_id = await add_delivery(
+                engine,
+                endpoint_id,
+                order_id,
+                status="failed",
+                attempts=(("failed", 500, "HTTP 500"),),
+            )
+            before = await state(engine)
+            temporal.stop()
+
+            answer = await http.post(
+                f"{BASE}/{endpoint_id}/deliveries/{delivery_id}/redeliver", headers=op
+            )
+    finally:
+        temporal.stop()
+
+    assert_problem(answer, 503, "unavailable")
+    _, deliveries = before
+    _, after = await state(engine)
+    [was] = [d for d in deliveries if d["id"] == delivery_id]
+    [now] = [d for d in after if d["id"] == delivery_id]
+    changed = {k for k in was if k != "updated_at" and was[k] != now[k]}
+    assert not changed, {k: (was[k], now[k]) for k in changed}
 
 
 async def test_a_disabled_endpoint_is_not_redelivered_to(
