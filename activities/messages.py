@@ -42,6 +42,10 @@ EVENTS = (
 )
 """The customer events and the operator's `review_required` (docs/orders.md, "Notifications")."""
 
+WEBHOOK_EVENTS = tuple(event for event in EVENTS if event != "review_required")
+"""What a merchant webhook endpoint can take: the customer events (docs/webhooks.md). The
+operator's `review_required` is an email to its recipient only (activities/channels.py)."""
+
 RETURN_EVENTS = {
     "return_requested": None,
     "return_received": "received",

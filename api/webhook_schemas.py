@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from activities.messages import EVENTS
+from activities.messages import WEBHOOK_EVENTS
 from api.errors import Problem
 from api.schemas import Line, Strict
 
@@ -42,19 +42,20 @@ def _distinct(events: list[str]) -> list[str]:
 
 
 Events = Annotated[
-    list[EventName], Field(min_length=1, max_length=len(EVENTS)), AfterValidator(_distinct)
+    list[EventName], Field(min_length=1, max_length=len(WEBHOOK_EVENTS)), AfterValidator(_distinct)
 ]
-"""Event names (`activities/messages.py` EVENTS), or `["*"]` for all of them, now and later."""
+"""Event names (`activities/messages.py` WEBHOOK_EVENTS), or `["*"]` for all of them, now and
+later."""
 
 
 def known_events(events: list[str]) -> list[str]:
     """The events, if each is one an endpoint can take; else a 422 `unknown-event`."""
-    unknown = [name for name in events if name != EVERY_EVENT and name not in EVENTS]
+    unknown = [name for name in events if name != EVERY_EVENT and name not in WEBHOOK_EVENTS]
     if unknown:
         raise Problem(
             422,
             "unknown-event",
-            f"no such event: {', '.join(unknown)}; the events are {', '.join(EVENTS)}",
+            f"no such event: {', '.join(unknown)}; the events are {', '.join(WEBHOOK_EVENTS)}",
             events=unknown,
         )
     return events
