@@ -4,7 +4,8 @@ required, 403 where the `operator` scope is, 413 and 422 where a request has a b
 parameters, 404 where the path names a resource, and 500 everywhere.
 
 Responses that create something carry OpenAPI `links` to what a client does next with it (the
-order placed, the product created, the account registered); Schemathesis follows them in
+order placed, a return opened, the product created, the webhook endpoint registered, the
+account registered); Schemathesis follows them in
 its stateful fuzzing."""
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ _EXTRA_MODELS: tuple[type[BaseModel], ...] = (ProblemOut, TokenIn, TokenForm)
 
 _ORDER = {"order_id": "$response.body#/id"}
 _SKU = {"sku": "$response.body#/sku"}
+_RETURN = {"order_id": "$request.path.order_id", "return_id": "$response.body#/id"}
+_ENDPOINT = {"endpoint_id": "$response.body#/id"}
+_ENDPOINT_PATH = "/v1/webhook-endpoints/{endpoint_id}"
 _LINKS: dict[tuple[str, str], dict[str, tuple[str, str, dict[str, Any]]]] = {
     ("post", "/v1/orders"): {
         "GetOrder": ("get", "/v1/orders/{order_id}", {"parameters": _ORDER}),
@@ -40,6 +44,32 @@ _LINKS: dict[tuple[str, str], dict[str, tuple[str, str, dict[str, Any]]]] = {
             {"parameters": _ORDER},
         ),
         "CancelOrder": ("post", "/v1/orders/{order_id}/cancel", {"parameters": _ORDER}),
+        "EditOrder": ("post", "/v1/orders/{order_id}/edits", {"parameters": _ORDER}),
+        "ShipOrder": ("post", "/v1/orders/{order_id}/shipments", {"parameters": _ORDER}),
+        "GetOrderReturns": ("get", "/v1/orders/{order_id}/returns", {"parameters": _ORDER}),
+    },
+    ("post", "/v1/orders/{order_id}/returns"): {
+        "ReceiveReturn": (
+            "post",
+            "/v1/orders/{order_id}/returns/{return_id}/receive",
+            {"parameters": _RETURN},
+        ),
+        "RejectReturn": (
+            "post",
+            "/v1/orders/{order_id}/returns/{return_id}/reject",
+            {"parameters": _RETURN},
+        ),
+    },
+    ("post", "/v1/webhook-endpoints"): {
+        "GetWebhookEndpoint": ("get", _ENDPOINT_PATH, {"parameters": _ENDPOINT}),
+        "UpdateWebhookEndpoint": ("patch", _ENDPOINT_PATH, {"parameters": _ENDPOINT}),
+        "RotateWebhookSecret": (
+            "post",
+            f"{_ENDPOINT_PATH}/rotate-secret",
+            {"parameters": _ENDPOINT},
+        ),
+        "GetWebhookDeliveries": ("get", f"{_ENDPOINT_PATH}/deliveries", {"parameters": _ENDPOINT}),
+        "DeleteWebhookEndpoint": ("delete", _ENDPOINT_PATH, {"parameters": _ENDPOINT}),
     },
     ("post", "/v1/products"): {
         "GetProduct": ("get", "/v1/products/{sku}", {"parameters": _SKU}),
