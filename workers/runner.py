@@ -53,6 +53,7 @@ class WorkerOptions(TypedDict):
     graceful_shutdown_timeout: timedelta
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
+    max_cached_workflows: int
     workflow_task_poller_behavior: PollerBehavior
     activity_task_poller_behavior: PollerBehavior
     build_id: str | None
@@ -62,8 +63,9 @@ class WorkerOptions(TypedDict):
 
 
 def worker_options(settings: Settings, queue: str) -> WorkerOptions:
-    """Concurrency, pollers, version, shutdown grace, rate limit and the attention interceptor
-    (a step that keeps failing is flagged, workers/attention.py) for `queue`'s worker.
+    """Concurrency, pollers, sticky cache size, version, shutdown grace, rate limit and the
+    attention interceptor (a step that keeps failing is flagged, workers/attention.py) for
+    `queue`'s worker.
 
     The version: with versioning on, the worker polls as a version of the worker deployment
     (workers/versioning.py); off, it only names its build, as before versioning.
@@ -79,6 +81,7 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,
         max_concurrent_activities=activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_task_poller_behavior=pollers,
         activity_task_poller_behavior=pollers,
         build_id=None if version else build_id(settings),

@@ -15,3 +15,14 @@ def test_only_the_payments_queue_is_rate_limited() -> None:
     }
 
     assert limits == {"orders": None, "payments": 7.5, "notifications": None}
+
+
+def test_every_queue_keeps_the_configured_number_of_workflows_cached() -> None:
+    settings = Settings(_env_file=None, worker_max_cached_workflows=250)  # type: ignore[call-arg]
+
+    cached = {
+        queue: worker_options(settings, queue)["max_cached_workflows"]
+        for queue in ("orders", "payments", "notifications")
+    }
+
+    assert cached == {"orders": 250, "payments": 250, "notifications": 250}
