@@ -49,7 +49,8 @@ chaos: setup  ## orders (split shipments, edits, returns) under SIGKILLs and out
 	env -u DATABASE_URL $(PY) -m tests.chaos.run --full --orders $(or $(ORDERS),200)
 
 bench: setup  ## orders/s through the API beside a same-shape no-op baseline; ends ratio=<engine/baseline>
-	env -u DATABASE_URL $(PY) -m bench.run --orders $(or $(ORDERS),500) --concurrency $(or $(CONCURRENCY),20)
+	env -u DATABASE_URL $(PY) -m bench.run --orders $(or $(ORDERS),500) --concurrency $(or $(CONCURRENCY),20) \
+		--workers $(or $(WORKERS),1)
 
 bench-export: setup  ## GET /v1/orders/export over 100,000 orders: rows/s and the API's RSS growth (fails at 50 MiB or more)
 	env -u DATABASE_URL $(PY) -m bench.export --orders $(or $(ORDERS),100000)

@@ -1,19 +1,20 @@
 """`make bench`: orders per second through the HTTP API, beside a same-shape no-op baseline.
 
-    python -m bench.run [--orders 500] [--concurrency 20] [--rounds 2] [--warmup 10]
+    python -m bench.run [--orders 500] [--concurrency 20] [--rounds 2] [--warmup 10] [--workers 1]
 
 One isolated stack (devstack/isolated.py's `start_stack`: Temporal dev server, localstripe,
 SMTP sink, embedded PostgreSQL, the three workers and the API on free ports in a temporary
 folder) also hosts the baseline: three no-op workers on their own queues and a bare HTTP
-edge (bench/baseline_api.py), on the same Temporal server. `--orders` per side are split
-over `--rounds`; the sides take turns going first (baseline, engine, engine, baseline, ...)
-because every round leaves the dev server's database larger and each later phase slower
-(measured: about a fifth from one round to the next), so a fixed order would hand that
-drift to one side. An order's time runs from its POST to its delivery answer; a phase's
-wall time also waits until every notification workflow of its queue has finished. The
-last line is `ratio=<engine ÷ baseline orders/s>`, over all rounds. Engine knobs
-(DATABASE_POOL_SIZE, WORKER_MAX_POLLERS, LOG_LEVEL, ...) come from the environment and
-reach both sides where they apply (pollers, slots and rate limits).
+edge (bench/baseline_api.py), on the same Temporal server; `--workers N` runs N processes
+per task queue on both sides. `--orders` per side are split over `--rounds`; the sides take
+turns going first (baseline, engine, engine, baseline, ...) because every round leaves the
+dev server's database larger and each later phase slower (measured: about a fifth from one
+round to the next), so a fixed order would hand that drift to one side. An order's time runs
+from its POST to its delivery answer; a phase's wall time also waits until every
+notification workflow of its queue has finished. The last line is `ratio=<engine ÷ baseline
+orders/s>`, over all rounds. Engine knobs (DATABASE_POOL_SIZE, WORKER_MAX_POLLERS,
+LOG_LEVEL, ...) come from the environment and reach both sides where they apply (pollers,
+slots and rate limits).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from temporalio.client import Client
 
 from bench.load import Result, Target, drive, mean, percentile
 from bench.shop import customer, operator
+from devstack.apps import APPS
 from devstack.isolated import API_READY_TIMEOUT, Stack, start_stack, stop_on_signals
 from devstack.process import free_port
 from devstack.ready import answers, wait_ready
@@ -43,9 +45,9 @@ KINDS = ("orders", "payments", "notifications")
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
-def start_baseline(stack: Stack) -> tuple[str, dict[str, str]]:
-    """No-op workers on unique queues and the bare HTTP edge, stopped with the stack's own
-    processes; returns the edge's URL, once it answers, and the queues."""
+def start_baseline(stack: Stack, workers: int) -> tuple[str, dict[str, str]]:
+    """`workers` no-op worker processes per unique queue and the bare HTTP edge, stopped with
+    the stack's own processes; returns the edge's URL, once it answers, and the queues."""
     suffix = uuid.uuid4().hex[:8]
     queues = {kind: f"bench-{kind}-{suffix}" for kind in KINDS}
     port = free_port()
@@ -55,7 +57,9 @@ def start_baseline(stack: Stack) -> tuple[str, dict[str, str]]:
         "BENCH_BASELINE_PORT": str(port),
     }
     started = [
-        stack.start(f"baseline-{kind}", ["bench.baseline_workers", kind], env) for kind in KINDS
+        stack.start(f"baseline-{kind}-{n}", ["bench.baseline_workers", kind], env)
+        for kind in KINDS
+        for n in range(1, workers + 1)
     ]
     edge = stack.start("baseline-api", ["bench.baseline_api"], env)
     url = f"http://127.0.0.1:{port}"
@@ -64,6 +68,14 @@ def start_baseline(stack: Stack) -> tuple[str, dict[str, str]]:
         "the baseline API", ready, timeout=API_READY_TIMEOUT, watch=[*started, edge], log_of=edge
     )
     return url, queues
+
+
+def start_more_workers(stack: Stack, workers: int) -> None:
+    """Processes 2..`workers` of each engine queue beside the stack's first, on the same
+    queue: Temporal spreads the queue's tasks over all of them."""
+    for kind in KINDS:
+        for n in range(2, workers + 1):
+            stack.start(f"{kind}-{n}", [APPS[kind]], stack.env)
 
 
 async def engine_target(url: str, customers: int) -> Target:
@@ -188,12 +200,13 @@ def report(name: str, result: Result, shape_of: Shape) -> None:
     )
 
 
-async def bench(orders: int, concurrency: int, rounds: int, warmup: int) -> float:
+async def bench(orders: int, concurrency: int, rounds: int, warmup: int, workers: int) -> float:
     base = Path(tempfile.mkdtemp(prefix="engine-bench-"))
     print(f"bench: starting the stack in {base}", flush=True)
     stack = start_stack(base)
     try:
-        baseline_url, queues = start_baseline(stack)
+        start_more_workers(stack, workers)
+        baseline_url, queues = start_baseline(stack, workers)
         engine = await engine_target(stack.api, min(concurrency, orders))
         baseline = Target(baseline_url, engine.customers, engine.operator, SKU)
         client = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
@@ -203,7 +216,10 @@ async def bench(orders: int, concurrency: int, rounds: int, warmup: int) -> floa
         }
         for target, _ in sides.values():
             await drive(target, warmup, min(concurrency, warmup))
-        print(f"bench: {orders} orders per side in {rounds} round(s) at concurrency {concurrency}")
+        print(
+            f"bench: {orders} orders per side in {rounds} round(s) at concurrency {concurrency}, "
+            f"{workers} worker process(es) per queue"
+        )
         results: dict[str, list[Result]] = {name: [] for name in sides}
         for n, (count, turns) in enumerate(schedule(orders, rounds)):
             for name in turns:
@@ -231,11 +247,18 @@ def main() -> None:
         "--rounds", type=int, default=2, help="the sides take turns going first; even is fair"
     )
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured orders per side")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes per task queue, on both sides"
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= args.orders:
         parser.error("--rounds must be between 1 and --orders")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     stop_on_signals()
-    ratio = asyncio.run(bench(args.orders, args.concurrency, args.rounds, args.warmup))
+    ratio = asyncio.run(
+        bench(args.orders, args.concurrency, args.rounds, args.warmup, args.workers)
+    )
     print(f"ratio={ratio:.2f}")
 
 
