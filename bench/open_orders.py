@@ -1,9 +1,9 @@
 """`python -m bench.open_orders [--orders 10000]`: many orders waiting at once (under review),
 with the orders worker's resident memory measured as they accumulate.
 
-Workflows that wait cost the worker only while they sit in its sticky cache (the SDK keeps
-`max_cached_workflows`, 1,000 by default); the rest live in Temporal's history, so memory
-should level off however many orders wait.
+Workflows that wait cost the worker only while they sit in its sticky cache
+(`WORKER_MAX_CACHED_WORKFLOWS` per process, read from the environment like every setting);
+the rest live in Temporal's history, so memory should level off however many orders wait.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import asyncio
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import psutil
 
-from bench.shop import ADDRESS, customer, operator
+from bench.shop import ADDRESS, customer, operator, retrying
 from devstack.isolated import start_stack, stop_on_signals
 
 SKU = "REVIEW-ITEM"
@@ -54,8 +55,12 @@ async def run(orders: int, concurrency: int) -> list[str]:
 
             async def one() -> None:
                 nonlocal placed
+                # a 503 under load is retried with the same key: never placed twice
+                keyed = {**headers, "Idempotency-Key": uuid.uuid4().hex}
                 async with gate:
-                    answer = await api.post("/v1/orders", json=body, headers=headers)
+                    answer = await retrying(
+                        lambda: api.post("/v1/orders", json=body, headers=keyed)
+                    )
                     assert answer.status_code == 201, answer.text
                     placed += 1
 
@@ -67,7 +72,9 @@ async def run(orders: int, concurrency: int) -> list[str]:
                 await asyncio.gather(*[one() for _ in range(checkpoint - done)])
                 done = checkpoint
                 for _ in range(600):  # until no placed order is still being authorized
-                    pending = await api.get("/v1/orders?status=accepted&limit=1", headers=op)
+                    pending = await retrying(
+                        lambda: api.get("/v1/orders?status=accepted&limit=1", headers=op)
+                    )
                     if not pending.json()["items"]:
                         break
                     await asyncio.sleep(1)
