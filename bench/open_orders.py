@@ -61,7 +61,7 @@ async def run(orders: int, concurrency: int) -> list[str]:
                     answer = await retrying(
                         lambda: api.post("/v1/orders", json=body, headers=keyed)
                     )
-                    assert answer.status_code == 201, answer.text
+                    assert answer.status_code in (200, 201), answer.text  # 200: a retry's
                     placed += 1
 
             checkpoints = sorted({orders // 10, orders // 4, orders // 2, orders})
