@@ -21,6 +21,7 @@ from adapters.order_export import OrderExport
 from adapters.order_store import OrderStore
 from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings
+from adapters.status_waits import StatusWaits
 from adapters.stripe_events import StripeEventStore
 from adapters.user_store import UserStore
 from adapters.webhook_endpoints import EndpointStore
@@ -42,6 +43,7 @@ class Services:
     users: UserStore
     catalogue: Catalogue
     orders: OrderStore
+    status_waits: StatusWaits
     order_export: OrderExport
     order_client: OrderClient
     idempotency_keys: IdempotencyStore

@@ -16,6 +16,7 @@ from adapters.order_export import OrderExport
 from adapters.order_store import OrderStore
 from adapters.reconciliation_store import ReconciliationStore
 from adapters.settings import Settings, get_settings
+from adapters.status_waits import StatusWaits
 from adapters.stripe_events import StripeEventStore
 from adapters.temporal import connect
 from adapters.user_store import UserStore
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = app.state.engine = create_engine(settings)
         temporal = await connect(settings)
         orders = OrderStore(engine)
+        status_waits = StatusWaits(settings.database_url)
+        await status_waits.start()
         endpoints = EndpointStore(engine)
         await endpoints.seed_configured(settings)  # MERCHANT_WEBHOOK_URL's endpoint
         app.state.services = Services(
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             users=UserStore(engine),
             catalogue=Catalogue(engine),
             orders=orders,
+            status_waits=status_waits,
             order_export=OrderExport(engine),
             order_client=OrderClient(temporal, orders, settings),
             idempotency_keys=IdempotencyStore(engine),
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limits=RateLimits(settings),
         )
         yield
+        await status_waits.stop()
         await engine.dispose()
 
     app = FastAPI(

@@ -9,15 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import CurrentUser, Services, ServicesDep
 from api.errors import Problem, problems
 from api.order_client import new_order_id, request_hash
 from api.order_schemas import CUSTOMER_ID_PATTERN, OrderId, PlaceOrderIn
 from api.order_views import EventOut, NotificationOut, OrderOut, order_out
+from api.order_wait import MAX_WAIT, ClientGone, until_status
 from api.pagination import decode_cursor, encode_cursor
 from api.ratelimit import OrderRateLimit
+from api.routes.order_export import Statuses
 from api.schemas import IdempotencyKey, Page
 from api.security import Principal
 from domain.errors import CurrencyMismatch, InvalidOrder, UnknownProduct
@@ -120,9 +122,54 @@ async def list_orders(
     return Page[OrderOut](items=[order_out(row, user) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/{order_id}", response_model=OrderOut, responses={404: {"description": "not found"}})
-async def get_order(order_id: OrderId, user: CurrentUser, services: ServicesDep) -> OrderOut:
-    return order_out(await visible_order(services, order_id, user), user)
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    responses={
+        200: {
+            "description": "the order; with `wait_for`, the header `X-Wait` says `reached` "
+            "or `timeout`",
+            "headers": {"X-Wait": {"schema": {"enum": ["reached", "timeout"]}}},
+        },
+        **problems({404: "not found", 422: "unknown status in wait_for, or a bad timeout"}),
+    },
+)
+async def get_order(
+    order_id: OrderId,
+    user: CurrentUser,
+    services: ServicesDep,
+    request: Request,
+    response: Response,
+    wait_for: Annotated[
+        Statuses,
+        Query(
+            description="answer once the order is in one of these statuses (comma-separated "
+            "or repeated), or at the timeout; at once if it already is"
+        ),
+    ] = [],  # noqa: B006 - FastAPI copies defaults per request
+    wait_seconds: Annotated[
+        float,
+        Query(
+            alias="timeout",
+            ge=0,
+            le=MAX_WAIT,
+            allow_inf_nan=False,
+            description="seconds to wait at most, with wait_for",
+        ),
+    ] = 10.0,
+) -> OrderOut | Response:
+    """The order; with `wait_for`, a long poll: no need to read it again and again."""
+    if not wait_for:
+        return order_out(await visible_order(services, order_id, user), user)
+    with services.status_waits.watch(order_id, frozenset(wait_for)) as wait:
+        try:
+            row, reached = await until_status(
+                lambda: visible_order(services, order_id, user), wait, wait_seconds, request
+            )
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it; the access log shows why
+    response.headers["X-Wait"] = "reached" if reached else "timeout"
+    return order_out(row, user)
 
 
 @router.get("/{order_id}/events", response_model=list[EventOut])
