@@ -10,10 +10,14 @@ fresh `make run` or test server). Every later version is promoted by the operato
 
 from __future__ import annotations
 
+import asyncio
+import random
 import subprocess
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 from temporalio.api.enums.v1 import WorkerDeploymentVersionStatus
@@ -31,6 +35,7 @@ from temporalio.worker import WorkerDeploymentConfig
 from adapters.settings import Settings
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "commerce-engine"
@@ -117,19 +122,39 @@ def has_current(described: DescribeWorkerDeploymentResponse | None) -> bool:
 
 async def make_current_if_none(client: Client, settings: Settings) -> None:
     """Make this worker's version current when the deployment has none, so a first start
-    gets work; any later version waits for the operator's promotion."""
+    gets work; any later version waits for the operator's promotion.
+
+    Temporal rate-limits the calls per deployment: when many workers start at once (a
+    scale-up, `make bench WORKERS=2`) some are refused with RESOURCE_EXHAUSTED, and those
+    try again after a pause instead of ending the process."""
     if not settings.worker_versioning:
         return
     version = deployment_version(settings)
-    if has_current(await describe(client, version.deployment_name)):
+    if has_current(await _unthrottled(lambda: describe(client, version.deployment_name))):
         return
-    await set_current(client, version, allow_no_pollers=True)
+    await _unthrottled(lambda: set_current(client, version, allow_no_pollers=True))
     log.info(
         "worker_version_made_current",
         deployment=version.deployment_name,
         build_id=version.build_id,
         reason="the deployment had no current version",
     )
+
+
+async def _unthrottled(call: Callable[[], Awaitable[T]], *, within: float = 60.0) -> T:
+    """`call`, again after a growing, jittered pause while Temporal refuses it as too many
+    requests, for at most `within` seconds; any other error at once."""
+    loop = asyncio.get_running_loop()
+    give_up, delay = loop.time() + within, 0.25
+    while True:
+        try:
+            return await call()
+        except RPCError as error:
+            if error.status != RPCStatusCode.RESOURCE_EXHAUSTED or loop.time() > give_up:
+                raise
+            log.warning("worker_deployment_throttled", retry_in=round(delay, 2))
+            await asyncio.sleep(delay * (1 + random.random()))  # noqa: S311 - spreads retries
+            delay = min(delay * 2, 4.0)
 
 
 async def set_current(
