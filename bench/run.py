@@ -167,6 +167,7 @@ def merge(results: list[Result]) -> Result:
         total.place += r.place
         total.end_to_end += r.end_to_end
         total.ids += r.ids
+        total.reads += r.reads
         for name, values in r.steps.items():
             total.steps[name] += values
     return total
@@ -191,7 +192,7 @@ def report(name: str, result: Result, shape_of: Shape) -> None:
     steps = ", ".join(
         f"{step} {percentile(values, 50) * ms:.0f}" for step, values in result.steps.items()
     )
-    print(f"  step p50 (ms): {steps}")
+    print(f"  step p50 (ms): {steps}; status reads per order {result.reads / result.orders:.2f}")
     print(
         f"  per order: {shape_of.workflows} workflows, {shape_of.activities} activities, "
         f"{shape_of.local_activities} local activities, {shape_of.updates} updates, "
@@ -227,6 +228,8 @@ async def bench(orders: int, concurrency: int, rounds: int, warmup: int, workers
                 run = await measure(target, client, notifications, count, concurrency)
                 results[name].append(run)
                 print(f"bench: round {n + 1} {name} {run.rate:.2f} orders/s", flush=True)
+        if dead := [name for name, app in stack.apps.items() if not app.running()]:
+            raise RuntimeError(f"{', '.join(dead)} stopped during the run: figures unfair")
         totals = {name: merge(runs) for name, runs in results.items()}
         for name in ("engine", "baseline"):
             report(name, totals[name], await shape(client, f"order-{totals[name].ids[-1]}"))
