@@ -3,11 +3,16 @@ everything of ours (no auth, no PostgreSQL, no validation beyond the body's shap
 
 POST /v1/orders is the same update-with-start, shipments and delivery the same updates;
 GET /v1/orders/{id} reads the OrderStatus search attribute (DescribeWorkflowExecution)
-where the engine reads its PostgreSQL read model. Listens on BENCH_BASELINE_PORT.
+where the engine reads its PostgreSQL read model. With `wait_for`, it long-polls the order's
+history (GetWorkflowExecutionHistory waiting for new events) until an upsert sets a wanted
+status, where the engine waits for PostgreSQL to notify a status write: each side's own
+store tells it, and neither reads on a schedule. Listens on BENCH_BASELINE_PORT.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -15,9 +20,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.orders import LineRequest
@@ -72,9 +84,43 @@ async def place_order(request: Request) -> dict[str, Any]:
     return {"id": order_id, "status": state.status}
 
 
+def _status_set(event: HistoryEvent) -> str | None:
+    """The OrderStatus an event sets, if it sets one."""
+    if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+        found = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+    elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        found = event.workflow_execution_started_event_attributes.search_attributes
+    else:
+        return None
+    payload = found.indexed_fields.get(ORDER_STATUS.name)
+    return None if payload is None else str(json.loads(payload.data))
+
+
+async def _status_reached(handle: WorkflowHandle[Any, Any], wanted: set[str]) -> bool:
+    """Until the history sets a wanted status (True), or ends without one (False)."""
+    async for event in handle.fetch_history_events(wait_new_event=True):
+        if _status_set(event) in wanted:
+            return True
+    return False
+
+
 @app.get("/v1/orders/{order_id}")
-async def get_order(order_id: str, request: Request) -> dict[str, Any]:
+async def get_order(
+    order_id: str,
+    request: Request,
+    response: Response,
+    wait_for: str | None = None,
+    timeout: float = 10,  # noqa: ASYNC109 - the engine's query parameter
+) -> dict[str, Any]:
     handle = _client(request).get_workflow_handle(f"order-{order_id}")
+    if wait_for:
+        reached = False
+        try:
+            async with asyncio.timeout(min(timeout, 30)):
+                reached = await _status_reached(handle, set(wait_for.split(",")))
+        except TimeoutError:
+            pass
+        response.headers["X-Wait"] = "reached" if reached else "timeout"
     described = await handle.describe()
     return {"id": order_id, "status": described.typed_search_attributes.get(ORDER_STATUS)}
 

@@ -1,5 +1,6 @@
-"""The load driver: N orders through an HTTP API at concurrency C, each placed, polled until
-confirmed, shipped and delivered, with the latencies a shop would see.
+"""The load driver: N orders through an HTTP API at concurrency C, each placed, waited for
+until confirmed (`GET ...?wait_for=`, docs/orders.md), shipped and delivered, with the
+latencies a shop would see.
 
 The same code drives the engine and the baseline; only the base URL and headers differ.
 """
@@ -15,8 +16,10 @@ import httpx
 
 from bench.shop import ADDRESS
 
-POLL = 0.2
-"""Seconds between status reads while an order waits for its payment (both sides)."""
+WAIT = 30
+"""Seconds one status read may wait for the payment (the API's most); read again after."""
+WAIT_FOR = "confirmed,payment_action_required,under_review,payment_failed,cancelled"
+"""Confirmed, or any status that ends the happy path (the load fails on those)."""
 
 
 @dataclass
@@ -38,6 +41,8 @@ class Result:
     place: list[float] = field(default_factory=list)
     end_to_end: list[float] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    reads: int = 0
+    """Status reads (GETs) while orders waited for `confirmed`."""
     steps: dict[str, list[float]] = field(
         default_factory=lambda: {"place": [], "confirm": [], "ship": [], "deliver": []}
     )
@@ -74,14 +79,16 @@ def _expect(answer: httpx.Response, *codes: int) -> dict[str, object]:
     return body
 
 
-async def _get(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> httpx.Response:
+async def _get(
+    http: httpx.AsyncClient, path: str, headers: dict[str, str], params: dict[str, str | int]
+) -> httpx.Response:
     """A GET, tried again once when the connection drops: a pooled keep-alive connection
     can be closed by the server (uvicorn, after 5 s idle) just as it is reused, as any
     HTTP client sees now and then. Only reads are retried; a POST never is."""
     try:
-        return await http.get(path, headers=headers)
+        return await http.get(path, headers=headers, params=params)
     except httpx.TransportError:
-        return await http.get(path, headers=headers)
+        return await http.get(path, headers=headers, params=params)
 
 
 async def one_order(http: httpx.AsyncClient, target: Target, n: int, result: Result) -> None:
@@ -107,11 +114,12 @@ async def one_order(http: httpx.AsyncClient, target: Target, n: int, result: Res
     step("place")
     order = f"/v1/orders/{placed['id']}"
     status = placed["status"]
+    wait: dict[str, str | int] = {"wait_for": WAIT_FOR, "timeout": WAIT}
     while status != "confirmed":
         if status not in ("accepted", "pending", None):
             raise LoadError(f"{order} became {status}")
-        await asyncio.sleep(POLL)
-        status = _expect(await _get(http, order, target.operator), 200)["status"]
+        result.reads += 1
+        status = _expect(await _get(http, order, target.operator, wait), 200)["status"]
     step("confirm")
     shipment = {"carrier": "DHL", "tracking_number": f"BENCH{n}"}
     shipped = await http.post(f"{order}/shipments", json=shipment, headers=target.operator)
