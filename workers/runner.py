@@ -76,7 +76,7 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
     """
     activities: int = getattr(settings, f"{queue}_max_concurrent_activities")
     pollers = PollerBehaviorSimpleMaximum(maximum=max(2, settings.worker_max_pollers))
-    version = deployment_config(settings)
+    version = deployment_config(settings, queue)
     return WorkerOptions(
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,
         max_concurrent_activities=activities,

@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import WorkerDeploymentConfig
 
 from adapters.settings import Settings
+from workflows.names import ORDERS_QUEUE, PAYMENTS_QUEUE
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -79,15 +80,28 @@ def deployment_version(settings: Settings) -> WorkerDeploymentVersion:
     return WorkerDeploymentVersion(settings.worker_deployment_name, build_id(settings))
 
 
-def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
-    """The worker's version; workflows that declare no behavior auto-upgrade (the order and
-    its payment declare `PINNED`, docs/architecture.md). None when versioning is off."""
+PINNED_QUEUES = frozenset({ORDERS_QUEUE, PAYMENTS_QUEUE})
+"""Queues whose workflows are pinned to the version they started on: the order and its
+payment (and the short scheduled jobs beside them); the notifications queue's auto-upgrade
+(docs/architecture.md, "Worker versions")."""
+
+
+def deployment_config(settings: Settings, queue: str) -> WorkerDeploymentConfig | None:
+    """The worker's version and its workflows' behavior, None when versioning is off.
+
+    The behavior is the worker's default rather than each workflow's `@workflow.defn`
+    declaration: Temporal refuses a workflow task that declares one from an unversioned
+    worker, so a declared one would wedge every order under `WORKER_VERSIONING=false` (or
+    on any worker built without a version)."""
     if not settings.worker_versioning:
         return None
+    pinned = queue in PINNED_QUEUES
     return WorkerDeploymentConfig(
         version=deployment_version(settings),
         use_worker_versioning=True,
-        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+        default_versioning_behavior=(
+            VersioningBehavior.PINNED if pinned else VersioningBehavior.AUTO_UPGRADE
+        ),
     )
 
 
@@ -126,11 +140,17 @@ async def make_current_if_none(client: Client, settings: Settings) -> None:
 
     Temporal rate-limits the calls per deployment: when many workers start at once (a
     scale-up, `make bench WORKERS=2`) some are refused with RESOURCE_EXHAUSTED, and those
-    try again after a pause instead of ending the process."""
+    try again after a pause instead of ending the process, as after a call a busy server
+    cancelled or let time out. A process that saw a current version once asks no more (a
+    deployment never loses its current version; the tests build many workers)."""
     if not settings.worker_versioning:
         return
     version = deployment_version(settings)
+    known = (client.service_client.config.target_host, client.namespace, version.deployment_name)
+    if known in _HAS_CURRENT:
+        return
     if has_current(await _unthrottled(lambda: describe(client, version.deployment_name))):
+        _HAS_CURRENT.add(known)
         return
     await _unthrottled(lambda: set_current(client, version, allow_no_pollers=True))
     log.info(
@@ -141,16 +161,31 @@ async def make_current_if_none(client: Client, settings: Settings) -> None:
     )
 
 
+_HAS_CURRENT: set[tuple[str, str, str]] = set()
+"""(Temporal address, namespace, deployment) this process saw with a current version."""
+
+_TRANSIENT = frozenset(
+    {
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.UNAVAILABLE,
+    }
+)
+"""Refusals a busy or restarting server gives, which a later call does not get."""
+
+
 async def _unthrottled(call: Callable[[], Awaitable[T]], *, within: float = 60.0) -> T:
     """`call`, again after a growing, jittered pause while Temporal refuses it as too many
-    requests, for at most `within` seconds; any other error at once."""
+    requests or for a moment (`_TRANSIENT`), for at most `within` seconds; any other error
+    at once."""
     loop = asyncio.get_running_loop()
     give_up, delay = loop.time() + within, 0.25
     while True:
         try:
             return await call()
         except RPCError as error:
-            if error.status != RPCStatusCode.RESOURCE_EXHAUSTED or loop.time() > give_up:
+            if error.status not in _TRANSIENT or loop.time() > give_up:
                 raise
             log.warning("worker_deployment_throttled", retry_in=round(delay, 2))
             await asyncio.sleep(delay * (1 + random.random()))  # noqa: S311 - spreads retries

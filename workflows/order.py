@@ -16,7 +16,6 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -57,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payment_link import PaymentLink
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn
 class OrderWorkflow(OrderCommands, AttentionMixin):
     """Orchestrates reservation, payment, review, fulfilment, cancellation and compensation."""
 

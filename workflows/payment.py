@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -41,7 +41,7 @@ ACTION_POLL_MAX = timedelta(minutes=1)
 webhooks are prompts that can be late or lost (the local stand-in sends none for this step)."""
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn
 class PaymentWorkflow(AttentionMixin):
     """Authorize (manual capture), wait for 3-D Secure, capture or void."""
 

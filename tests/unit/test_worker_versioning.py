@@ -48,17 +48,24 @@ def test_without_an_image_tag_the_build_id_names_the_checkouts_commit() -> None:
     assert built in {f"{VERSION}+{sha}" if sha else VERSION for sha in (before, after)}
 
 
-def test_a_versioned_worker_polls_as_its_version_and_unpinned_workflows_auto_upgrade() -> None:
+def test_a_versioned_worker_polls_as_its_version_orders_and_payments_pinned() -> None:
     settings = _settings(worker_deployment_name="shop", worker_build_id="7")
 
-    options = worker_options(settings, "orders")
+    behaviors = {}
+    for queue in ("orders", "payments", "notifications"):
+        options = worker_options(settings, queue)
+        config = options["deployment_config"]
+        assert config is not None
+        assert (config.version.deployment_name, config.version.build_id) == ("shop", "7")
+        assert config.use_worker_versioning
+        assert options["build_id"] is None, "the SDK takes a version or a build id, not both"
+        behaviors[queue] = config.default_versioning_behavior
 
-    config = options["deployment_config"]
-    assert config is not None
-    assert (config.version.deployment_name, config.version.build_id) == ("shop", "7")
-    assert config.use_worker_versioning
-    assert config.default_versioning_behavior == VersioningBehavior.AUTO_UPGRADE
-    assert options["build_id"] is None, "the SDK takes a version or a build id, not both"
+    assert behaviors == {
+        "orders": VersioningBehavior.PINNED,
+        "payments": VersioningBehavior.PINNED,
+        "notifications": VersioningBehavior.AUTO_UPGRADE,
+    }
 
 
 def test_with_versioning_off_a_worker_only_names_its_build() -> None:
@@ -66,6 +73,6 @@ def test_with_versioning_off_a_worker_only_names_its_build() -> None:
 
     options = worker_options(settings, "payments")
 
-    assert deployment_config(settings) is None
+    assert deployment_config(settings, "payments") is None
     assert options["deployment_config"] is None
     assert options["build_id"] == "7"
