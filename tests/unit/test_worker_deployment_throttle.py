@@ -8,6 +8,7 @@ deployment service here is a stand-in that refuses the first calls as Temporal d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -46,6 +47,9 @@ class StubClient:
     workflow_service: DeploymentService
     namespace: str = "default"
     identity: str = "test"
+    service_client: Any = field(
+        default_factory=lambda: SimpleNamespace(config=SimpleNamespace(target_host="stub:7233"))
+    )
 
 
 def _settings() -> Settings:
