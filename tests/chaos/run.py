@@ -41,10 +41,11 @@ from tests.chaos.shop import OTHERS, STICKERS, Order, Script, Shop
 
 WORKERS = tuple(name for name in APPS if name != "api")
 TOP_UP = 10
+"""Units added per order to each sku the run uses, so that any number of orders fits."""
 MAIL_WAIT = 120
 """Seconds the run waits at most, once its orders are done, for their last emails and
-webhooks (a retry after the SMTP sink's outage backs off to about a minute)."""
-"""Units added per order to each sku the run uses, so that any number of orders fits."""
+webhooks to be taken and logged sent (a retry after the SMTP sink's outage backs off to about
+a minute; one after a killed attempt waits for its 35 s lease)."""
 
 
 async def _chaos(stack: Stack, full: bool, killed: set[str]) -> None:
@@ -118,7 +119,8 @@ async def _count(
     duplicates, unsent = counts.duplicate_emails(stack.mail_dir, told)
     hooks = counts.webhook_events(told)
     log = await counts.webhook_log(database, list(hooks))
-    duplicate_hooks, unsent_hooks = counts.webhooks(merchant.received, hooks, log)
+    lost_answers = await counts.webhook_lost_answers(database, list(hooks))
+    duplicate_hooks, unsent_hooks = counts.webhooks(merchant.received, hooks, log, lost_answers)
     for refused in merchant.refused:
         counts.say(f"the merchant refused a request: {refused}")
     return {
@@ -167,9 +169,11 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
             told = counts.told({s.order_id: await shop.timeline(s.order_id) for s in scripts})
             deadline_mail = time.monotonic() + MAIL_WAIT
             hooks = counts.webhook_events(told)
+            database = stack.env["DATABASE_URL"]
             while time.monotonic() < deadline_mail:  # the last notifications, retried
-                waiting = any(merchant.received[found] == 0 for found in hooks)
-                if not waiting and not counts.unsent(stack.mail_dir, told):
+                log = await counts.webhook_log(database, list(hooks))
+                hooked = counts.settled(merchant.received, hooks, log)
+                if hooked and not counts.unsent(stack.mail_dir, told):
                     break
                 await asyncio.sleep(1)
             result = await _count(stack, shop, scripts, start, told, merchant)

@@ -8,7 +8,14 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from tests.chaos.counts import duplicate_emails, stock_mismatches, told, webhook_events, webhooks
+from tests.chaos.counts import (
+    duplicate_emails,
+    settled,
+    stock_mismatches,
+    told,
+    webhook_events,
+    webhooks,
+)
 from tests.chaos.shop import STICKERS, Script
 
 MUG = "MUG-LOGO"
@@ -119,3 +126,23 @@ def test_a_webhook_taken_twice_or_never_or_not_logged_sent_is_counted() -> None:
         0,
         0,
     )
+
+
+def test_a_resend_after_a_lost_answer_is_not_a_duplicate_but_a_second_one_is() -> None:
+    expected = webhook_events([("o1", "order_shipped", 1)])
+    (shipped,) = expected
+    log = {shipped: ["sent"]}
+
+    assert webhooks(Counter({shipped: 2}), expected, log, Counter({shipped: 1})) == (0, 0)
+    assert webhooks(Counter({shipped: 3}), expected, log, Counter({shipped: 1})) == (1, 0)
+    assert webhooks(Counter({shipped: 2}), expected, log, Counter()) == (1, 0)
+
+
+def test_webhooks_are_settled_once_each_is_taken_and_logged_sent() -> None:
+    expected = webhook_events([("o1", "order_shipped", 1), ("o1", "refund_issued", 2)])
+    shipped, refunded = list(expected)
+    both = Counter({shipped: 1, refunded: 1})
+
+    assert settled(both, expected, {shipped: ["sent"], refunded: ["sent"]})
+    assert not settled(both, expected, {shipped: ["sent"], refunded: ["pending"]})
+    assert not settled(Counter({shipped: 1}), expected, {shipped: ["sent"], refunded: ["sent"]})
