@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.notification_starts import NotificationStart, start_notifications
 from activities.records import OrderRecord, TimelineEntry
 
 UNSTORABLE = "unstorable"
@@ -70,6 +71,9 @@ class StockMoveInput(BaseModel):
 class RecordOrderInput(BaseModel):
     record: OrderRecord
     timeline: list[TimelineEntry]
+    notify: list[NotificationStart] = []
+    """The decision's notifications, started once the record is written
+    (activities/notification_starts.py); empty before the order's `notify-from-record` patch."""
 
 
 class Inventory(Protocol):
@@ -139,9 +143,11 @@ class OrderActivities:
             raise _refused(error) from error
 
     @activity.defn
-    async def record_order(self, inp: RecordOrderInput) -> None:
-        """Write the order's read model and append its new timeline events."""
+    async def record_order(self, inp: RecordOrderInput) -> list[str] | None:
+        """Write the order's read model and append its new timeline events, then start the
+        decision's notifications; their ids, or None when it has none."""
         try:
             await self._orders.save(inp.record, inp.timeline)
         except Unstorable as error:
             raise _refused(error) from error
+        return await start_notifications(inp.notify) if inp.notify else None

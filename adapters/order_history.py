@@ -1,11 +1,13 @@
 """An order's recorded Temporal histories (the flight recorder, docs/runbook.md "Before a
 deploy"): what `GET /v1/orders/{id}/history` exports and `make replay` replays.
 
-An order is its workflow (`order-{id}`) and every child it started: the payment
-(`payment-{id}`) and its notifications (`notification-{id}-{event}-{n}`, or the older
-`-{channel}` form). The children are read off the order's own history (each child-started
-event names the child's id and run), so the list is exact whatever form their ids take, and
-a child still being started (no history yet) is left out.
+An order is its workflow (`order-{id}`), its payment (`payment-{id}`) and its
+notifications (`notification-{id}-{event}-{n}`, or the older `-{channel}` form). Children
+are read off the order's own history (each child-started event names the child's id and
+run): the payment, and the notifications of orders from before `notify-from-record`. Later
+notifications are started by the order's record step, not as children, and are found by
+their id's prefix in Temporal's visibility store (which may lag a start by a moment); a
+workflow still being started (no history yet) is left out.
 
 Histories are read as the server stores them: a history read never passes through the data
 converter, so with `PAYLOAD_ENCRYPTION_KEY` set the payloads stay encrypted, and whoever
@@ -24,7 +26,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.names import order_workflow_id
+from workflows.names import notification_prefix, order_workflow_id
 
 
 @dataclass(frozen=True)
@@ -79,20 +81,23 @@ async def order_runs(client: Client, order_id: str) -> list[RecordedRun] | None:
         ),
         key=lambda started: started.initiated_event_id,
     )
-    return [
-        order,
-        *await asyncio.gather(
-            *(
-                _run(
-                    client,
-                    c.workflow_execution.workflow_id,
-                    c.workflow_execution.run_id,
-                    c.workflow_type.name,
-                )
-                for c in children
-            )
-        ),
+    found = [
+        (c.workflow_execution.workflow_id, c.workflow_execution.run_id, c.workflow_type.name)
+        for c in children
     ]
+    started = {workflow_id for workflow_id, _, _ in found}
+    found += [n for n in await _notifications(client, order_id) if n[0] not in started]
+    return [order, *await asyncio.gather(*(_run(client, *run) for run in found))]
+
+
+async def _notifications(client: Client, order_id: str) -> list[tuple[str, str, str]]:
+    """The order's notifications started outside its history, oldest first."""
+    quoted = order_id.replace("\\", "\\\\").replace('"', '\\"')
+    query = f'WorkflowId STARTS_WITH "{notification_prefix(quoted)}"'
+    listed = [
+        (w.start_time, w.id, w.run_id, w.workflow_type) async for w in client.list_workflows(query)
+    ]
+    return [(workflow_id, run_id, type_) for _, workflow_id, run_id, type_ in sorted(listed)]
 
 
 async def _run(client: Client, workflow_id: str, run_id: str, type_: str) -> RecordedRun:

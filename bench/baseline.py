@@ -3,9 +3,9 @@
 Per order, as in the engine (counted from a real history, docs/performance.md): an order
 workflow doing reserve_stock, record_order four times and commit_stock as local activities
 (the engine's PostgreSQL steps are local activities); a payment child doing
-authorize and capture and talking to its parent by signals; one notification child per
-customer event (accepted, confirmed, shipped, delivered) doing send_email, started without
-waiting for each start to be acknowledged (as the engine does); the same
+authorize and capture and talking to its parent by signals; one notification workflow per
+customer event (accepted, confirmed, shipped, delivered) doing send_email, started by the
+record_order step through the worker's client, not as a child (as the engine does); the same
 search-attribute upserts and timers; update-with-start for `accepted`, updates for ship and
 deliver. The payments queue is rate-limited like the engine's (`worker_options`), so its
 activities are not dispatched eagerly on either side. Every activity returns at once, so
@@ -14,11 +14,11 @@ what is left is Temporal, the SDK and HTTP.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.workflow import ParentClosePolicy
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from bench.baseline_contracts import BaselineState, PaymentStart, Report, Step
@@ -39,6 +39,18 @@ class NoOpActivities:
 
     @activity.defn
     async def record_order(self, step: Step) -> Step:
+        """Starts the step's notification, as the engine's record step does."""
+        if step.notify is not None:
+            try:
+                await activity.client().start_workflow(
+                    "BaselineNotificationWorkflow",
+                    Step(order_id=step.order_id, what=step.notify),
+                    id=f"notification-{step.order_id}-{step.notify}-1",
+                    task_queue=step.queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+            except WorkflowAlreadyStartedError:
+                pass
         return step
 
     @activity.defn
@@ -114,7 +126,6 @@ class BaselineOrderWorkflow:
         self._status = "pending"
         self._reports: list[str] = []
         self._payment: workflow.ChildWorkflowHandle[BaselinePaymentWorkflow, None] | None = None
-        self._notifying: list[asyncio.Task[None]] = []
 
     @workflow.run
     async def run(self, inp: PlaceOrderInput) -> BaselineState:
@@ -137,7 +148,6 @@ class BaselineOrderWorkflow:
             await workflow.wait_condition(lambda: False, timeout=REFUND_WINDOW)
         except TimeoutError:
             pass
-        await asyncio.gather(*self._notifying)
         return self.state()
 
     @workflow.update
@@ -184,17 +194,21 @@ class BaselineOrderWorkflow:
         await workflow.wait_condition(lambda: kind in self._reports)
         self._reports.remove(kind)
 
-    async def _act(self, activity_method: object, what: str = "") -> None:
+    async def _act(
+        self, activity_method: object, what: str = "", notify: str | None = None
+    ) -> None:
         """A PostgreSQL step of the engine: a local activity there, so one here too."""
+        queue = self._inp.policy.notifications_queue
         await workflow.execute_local_activity_method(
             activity_method,  # type: ignore[arg-type]
-            Step(order_id=self._inp.order_id, what=what),
+            Step(order_id=self._inp.order_id, what=what, notify=notify, queue=queue),
             start_to_close_timeout=STEP,
         )
 
     async def _publish(self, status: str, event: str) -> None:
-        """Like the engine's `_publish`: read model, search attributes, one notification."""
-        await self._act(NoOpActivities.record_order, status)
+        """Like the engine's `publish`: read model (its step starting the notification, not
+        a child), search attributes."""
+        await self._act(NoOpActivities.record_order, status, notify=event)
         self._status = status
         workflow.upsert_search_attributes(
             [
@@ -203,14 +217,4 @@ class BaselineOrderWorkflow:
                 CUSTOMER_ID.value_set(self._inp.customer_id),
                 ORDER_TOTAL.value_set(400),
             ]
-        )
-        self._notifying.append(asyncio.create_task(self._notify(event)))
-
-    async def _notify(self, event: str) -> None:
-        await workflow.start_child_workflow(
-            BaselineNotificationWorkflow.run,
-            Step(order_id=self._inp.order_id, what=event),
-            id=f"notification-{self._inp.order_id}-{event}-email",
-            task_queue=self._inp.policy.notifications_queue,
-            parent_close_policy=ParentClosePolicy.ABANDON,
         )

@@ -11,6 +11,10 @@ class Step(BaseModel):
 
     order_id: str
     what: str = ""
+    notify: str | None = None
+    """The event whose notification the step starts (the engine's record step does)."""
+    queue: str = ""
+    """Where that notification runs."""
 
 
 class BaselineState(BaseModel):

@@ -1,4 +1,5 @@
-"""The `orders` worker: OrderWorkflow plus order and inventory activities, and the hourly
+"""The `orders` worker: OrderWorkflow plus order and inventory activities (the read-model
+step also starts the notifications, activities/notification_starts.py), and the hourly
 cleanup of expired `Idempotency-Key`s. Here the activities' ports get their PostgreSQL
 stores."""
 
@@ -15,6 +16,7 @@ from temporalio.client import (
 from temporalio.worker import Worker
 
 from activities.maintenance import CleanupInput, MaintenanceActivities
+from activities.notification_starts import NotificationStarts
 from activities.orders import OrderActivities
 from adapters.db import create_engine
 from adapters.idempotency_store import IdempotencyStore
@@ -62,6 +64,7 @@ async def build(client: Client, settings: Settings) -> Worker:
             acts.commit_stock,
             acts.move_stock,
             acts.record_order,
+            NotificationStarts().start,
             maintenance.delete_expired_idempotency_keys,
         ],
         **worker_options(settings, ORDERS_QUEUE),

@@ -13,6 +13,11 @@ def order_workflow_id(order_id: str) -> str:
     return f"order-{order_id}"
 
 
+def notification_prefix(order_id: str) -> str:
+    """What every notification id of the order begins with (workflows/notification.py)."""
+    return f"notification-{order_id}-"
+
+
 def payment_workflow_id(order_id: str) -> str:
     """The order's payment child."""
     return f"payment-{order_id}"

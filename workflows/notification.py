@@ -1,10 +1,12 @@
 """NotificationWorkflow: one notified event, delivered on every enabled channel, each
 retried for up to a day.
 
-Started by the order without waiting for it (`event_notification_id`, queue
-`notifications`); its failure never touches the order. A request without a channel first
-asks the channel registry (activities/channels.py) which channels are on for the customer
-(an operator's message: email to its recipient), then delivers on each at once. A request
+Started for the order by the step that records its decision
+(activities/notification_starts.py; before, by the order as a child), with the id
+`event_notification_id`, on queue `notifications`; its failure never touches the order. A
+request without a channel first asks the channel registry (activities/channels.py) which
+channels are on for the customer (an operator's message: email to its recipient), then
+delivers on each at once. A request
 naming its channel (every one the order started before the registry,
 `notification-{order_id}-{event}-{channel}`) delivers on that one alone, as it always did.
 Each channel's send activity guards the "once" (activities/delivery_claims.py explains
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ChannelChoice,
         ChannelQuery,
     )
+    from activities.notification_starts import NOTIFICATION_WORKFLOW
     from activities.notifications import (
         DeliveryPolicy,
         DeliveryResult,
@@ -46,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities, WebhookEvent, WebhookResult
     from workflows.attention import AttentionMixin
     from workflows.delivery_retries import RECORDING, attempts, in_task, last_error, retries
+    from workflows.names import notification_prefix
     from workflows.webhook_contracts import WebhookDelivery
 
 from workflows.webhook_delivery import deliver_webhook
@@ -53,12 +57,12 @@ from workflows.webhook_delivery import deliver_webhook
 
 def notification_id(order_id: str, event: str, channel: str) -> str:
     """One channel's delivery, as the order started them before the channel registry."""
-    return f"notification-{order_id}-{event}-{channel}"
+    return f"{notification_prefix(order_id)}{event}-{channel}"
 
 
 def event_notification_id(order_id: str, event: str, occurrence: int) -> str:
     """The `occurrence`-th notification of `event` for the order, on all its channels."""
-    return f"notification-{order_id}-{event}-{occurrence}"
+    return f"{notification_prefix(order_id)}{event}-{occurrence}"
 
 
 CHOICE_IN_TASK = "channel-choice-in-task"
@@ -82,7 +86,7 @@ def _webhook_result(results: list[WebhookResult]) -> DeliveryResult:
     return DeliveryResult(status=status, duplicate=bool(owed) and all(r.duplicate for r in owed))
 
 
-@workflow.defn
+@workflow.defn(name=NOTIFICATION_WORKFLOW)
 class NotificationWorkflow(AttentionMixin):
     """Deliver one event's message; a channel failing for a day is recorded as failed."""
 

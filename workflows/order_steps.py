@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notification_starts import NotificationStart
     from activities.notifications import NotificationRequest
     from activities.orders import (
         UNSTORABLE,
@@ -49,6 +50,10 @@ payment's status alone is published."""
 NOTIFY_PER_EVENT = "notify-per-event"
 """One notification per event and occurrence; the notification picks the channels
 (activities/channels.py). Before: one per (event, channel) of the order's policy."""
+NOTIFY_FROM_RECORD = "notify-from-record"
+"""The step recording a decision starts its notifications (activities/notification_starts.py)
+instead of the order starting them as children: the order's history no longer holds their
+start and completion events, nor the workflow tasks those woke."""
 
 DB_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
@@ -149,29 +154,39 @@ def unstorable(error: ActivityError | ApplicationError) -> bool:
     return isinstance(cause, ApplicationError) and cause.type == UNSTORABLE
 
 
+def notification_starts(
+    order: Order, notify: list[cmd.Notify], policy: OrderPolicy
+) -> list[NotificationStart]:
+    """One notification per notified event and occurrence, on every channel it enables."""
+    return [
+        NotificationStart(
+            workflow_id=event_notification_id(order.id, n.event, n.occurrence),
+            request=NotificationRequest(
+                order_id=order.id,
+                event=n.event,
+                audience="operator" if n.audience == cmd.Audience.OPERATOR else "customer",
+                customer_id=order.customer_id,
+                recipient=policy.operator_email if n.audience == cmd.Audience.OPERATOR else None,
+                occurrence=n.occurrence,
+            ),
+            task_queue=policy.notifications_queue,
+            summary=f"{n.event} by every channel",
+        )
+        for n in notify
+    ]
+
+
 async def notify_all(
     order: Order, notify: list[cmd.Notify], policy: OrderPolicy
 ) -> list[asyncio.Task[None]]:
-    """Start the notifications without waiting for them (the order waits for the starts
-    before it completes); histories from before the background patch start them one by one."""
+    """Start the notifications as children, without waiting for them (the order waits for
+    the starts before it completes), as histories from before `notify-from-record` do;
+    those from before the background patch start them one by one."""
     if workflow.patched(NOTIFY_PER_EVENT):
-        starts = [
-            (
-                NotificationRequest(
-                    order_id=order.id,
-                    event=n.event,
-                    audience="operator" if n.audience == cmd.Audience.OPERATOR else "customer",
-                    customer_id=order.customer_id,
-                    recipient=policy.operator_email
-                    if n.audience == cmd.Audience.OPERATOR
-                    else None,
-                    occurrence=n.occurrence,
-                ),
-                event_notification_id(order.id, n.event, n.occurrence),
-            )
-            for n in notify
+        return [
+            asyncio.create_task(_start(start.request, start.workflow_id, policy))
+            for start in notification_starts(order, notify, policy)
         ]
-        return [asyncio.create_task(_start(request, id_, policy)) for request, id_ in starts]
     starts = [  # one notification per (event, channel) of the order's policy
         (
             NotificationRequest(order_id=order.id, event=n.event, channel=channel, recipient=to),

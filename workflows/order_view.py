@@ -1,6 +1,6 @@
 """What the order workflow shows of an order, once a decision is done: the read model and
-its timeline, the search attributes, the text operators see in the Temporal UI, then the
-notifications."""
+its timeline (the step writing it starts the decision's notifications), the search
+attributes, the text operators see in the Temporal UI."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notification_starts import NotificationStart, NotificationStarts
     from activities.orders import OrderActivities, RecordOrderInput
     from activities.records import (
         ActorRecord,
@@ -31,7 +32,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.values import Units
     from workflows.contracts import OrderPolicy, OrderState, PlaceOrderInput, Rejection
     from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
-    from workflows.order_steps import db_step, notify_all, unstorable
+    from workflows.order_steps import (
+        NOTIFY_FROM_RECORD,
+        db_step,
+        notification_starts,
+        notify_all,
+        unstorable,
+    )
 
 
 class OrderView:
@@ -48,7 +55,8 @@ class OrderView:
         self.notifying: list[asyncio.Task[None]] = []
 
     async def publish(self, order: Order, notify: list[Notify], *, strict: bool = False) -> None:
-        """Read model and timeline, search attributes, details, then notifications.
+        """Read model and timeline (that step starts the notifications), search attributes,
+        details; in histories from before `notify-from-record`, the notifications last.
 
         A read-model write the database will never take (refused as `unstorable`) is shown
         in the workflow's details and the order goes on; with `strict` it raises."""
@@ -74,10 +82,13 @@ class OrderView:
             created_at=self._created_at,
             now=now,
         )
+        starts: list[NotificationStart] = []
+        if notify and workflow.patched(NOTIFY_FROM_RECORD):
+            starts = notification_starts(order, notify, self._inp.policy)
         try:
             await db_step(
                 OrderActivities.record_order,
-                RecordOrderInput(record=self.recorded, timeline=timeline),
+                RecordOrderInput(record=self.recorded, timeline=timeline, notify=starts),
                 f"record {order.status} in the read model",
             )
         except (ActivityError, ApplicationError) as error:
@@ -85,10 +96,12 @@ class OrderView:
                 raise
             self.unrecorded = f"the read model refused {order.status}: {error}"[:300]
             workflow.logger.error("read model write refused", extra={"error": str(error)})
+            if starts:  # the record step never reached them
+                await db_step(NotificationStarts.start, starts, "start the notifications")
         workflow.upsert_search_attributes(search_attributes(order))
         details = order_details(order, self._inp.policy, self.unrecorded)
         workflow.set_current_details(self._with_attention(details))
-        if notify:
+        if notify and not starts:  # histories from before `notify-from-record`
             self.notifying = [task for task in self.notifying if not task.done()]
             self.notifying += await notify_all(order, notify, self._inp.policy)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from temporalio import activity
 
 from activities.channels import ChannelQuery
+from activities.notification_starts import NotificationStarts, start_notifications
 from activities.notifications import DeliveryResult, FailureInput, NotificationRequest
 from activities.orders import (
     PricedLine,
@@ -139,9 +140,10 @@ class Fakes(FakeGateway):
             return moved
 
         @activity.defn(name="record_order")
-        async def record_order(inp: RecordOrderInput) -> None:
+        async def record_order(inp: RecordOrderInput) -> list[str] | None:
             self._flaky("record_order", inp.record.id)
             self.records.append(inp)
+            return await start_notifications(inp.notify) if inp.notify else None
 
         @activity.defn(name="send_email")
         async def send_email(request: NotificationRequest) -> DeliveryResult:
@@ -173,7 +175,14 @@ class Fakes(FakeGateway):
             raise AssertionError(f"no webhook delivery should fail here: {failure}")
 
         return {
-            "orders": [reserve_stock, release_stock, commit_stock, move_stock, record_order],
+            "orders": [
+                reserve_stock,
+                release_stock,
+                commit_stock,
+                move_stock,
+                record_order,
+                NotificationStarts().start,
+            ],
             "payments": [
                 payments.authorize_payment,
                 payments.capture_payment,

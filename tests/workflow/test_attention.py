@@ -57,7 +57,7 @@ async def order_workers(
     record = next(fn for fn in acts["orders"] if fn.__name__ == "record_order")
 
     @activity.defn(name="record_order")
-    async def record_order(inp: RecordOrderInput) -> None:
+    async def record_order(inp: RecordOrderInput) -> list[str] | None:
         db.check(
             ApplicationError(
                 f"{DB_ERROR}\n[SQL: INSERT INTO orders ...]\n[parameters: ('1 Main St', 'London')]",
@@ -65,7 +65,7 @@ async def order_workers(
                 next_retry_delay=timedelta(milliseconds=50),
             )
         )
-        await record(inp)
+        return await record(inp)  # type: ignore[no-any-return]
 
     acts["orders"] = [fn for fn in acts["orders"] if fn is not record] + [record_order]
     workflows: dict[str, list[type]] = {

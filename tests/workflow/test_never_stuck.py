@@ -16,6 +16,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.notification_starts import start_notifications
 from activities.orders import UNSTORABLE, RecordOrderInput
 from domain.errors import PaymentRefused
 from domain.payments import IntentState, IntentStatus
@@ -63,12 +64,13 @@ class Provider(Fakes):
         acts = super().activities()
 
         @activity.defn(name="record_order")
-        async def record_order(inp: RecordOrderInput) -> None:
+        async def record_order(inp: RecordOrderInput) -> list[str] | None:
             if inp.record.status == self.refuse_record_status:
                 raise ApplicationError(
                     "unsupported Unicode escape sequence", type=UNSTORABLE, non_retryable=True
                 )
             self.records.append(inp)
+            return await start_notifications(inp.notify) if inp.notify else None
 
         acts["orders"] = [
             record_order

@@ -1,0 +1,75 @@
+"""The record step's notification starts (activities/notification_starts.py): once per id,
+whether the retried step finds the notification running or finished."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from temporalio import workflow
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notification_starts import (
+    NOTIFICATION_WORKFLOW,
+    NotificationStart,
+    start_notifications,
+)
+from activities.notifications import NotificationRequest
+from workflows.notification import NotificationWorkflow
+
+
+@workflow.defn(name=NOTIFICATION_WORKFLOW, sandboxed=False)
+class HeldNotification:
+    """Stands in for the notification: runs until signalled, so a start can find it running."""
+
+    def __init__(self) -> None:
+        self._go = False
+
+    @workflow.run
+    async def run(self, request: NotificationRequest) -> str:
+        await workflow.wait_condition(lambda: self._go)
+        return request.event
+
+    @workflow.signal
+    def go(self) -> None:
+        self._go = True
+
+
+def _start(order_id: str, event: str, queue: str) -> NotificationStart:
+    return NotificationStart(
+        workflow_id=f"notification-{order_id}-{event}-1",
+        request=NotificationRequest(order_id=order_id, event=event),
+        task_queue=queue,
+        summary=f"{event} by every channel",
+    )
+
+
+def test_the_started_type_is_the_notification_workflow() -> None:
+    assert workflow._Definition.must_from_class(NotificationWorkflow).name == NOTIFICATION_WORKFLOW
+
+
+async def test_a_retried_step_starts_each_notification_once(time_env: WorkflowEnvironment) -> None:
+    client, queue, order_id = time_env.client, f"n-{uuid.uuid4()}", uuid.uuid4().hex[:8]
+    starts = [_start(order_id, "order_accepted", queue), _start(order_id, "order_shipped", queue)]
+    step = ActivityEnvironment(client=client)
+
+    async with Worker(client, task_queue=queue, workflows=[HeldNotification]):
+        ids = await step.run(start_notifications, starts)
+        assert ids == [s.workflow_id for s in starts]
+        first = {i: (await client.get_workflow_handle(i).describe()).run_id for i in ids}
+
+        assert await step.run(start_notifications, starts) == ids  # both running: left alone
+        accepted = client.get_workflow_handle(ids[0])
+        await accepted.signal(HeldNotification.go)
+        assert await accepted.result() == "order_accepted"
+        assert await step.run(start_notifications, starts) == ids  # one finished: not again
+
+        for workflow_id, run_id in first.items():
+            described = await client.get_workflow_handle(workflow_id).describe()
+            assert described.run_id == run_id, workflow_id
+        shipped = client.get_workflow_handle(ids[1])
+        assert (await shipped.describe()).status == WorkflowExecutionStatus.RUNNING
+        await shipped.signal(HeldNotification.go)
+        await asyncio.wait_for(shipped.result(), timeout=10)
