@@ -59,7 +59,10 @@ class OrderView:
         details; in histories from before `notify-from-record`, the notifications last.
 
         A read-model write the database will never take (refused as `unstorable`) is shown
-        in the workflow's details and the order goes on; with `strict` it raises."""
+        in the workflow's details and the order goes on. `strict` is placing: a refused
+        write raises, and the notifications are started by an activity of their own that
+        the `accepted` answer does not wait for (a local one would hold it back: it ends
+        before the workflow task does)."""
         new = order.events[self._published :]
         self._published = len(order.events)
         now = workflow.now()
@@ -82,13 +85,15 @@ class OrderView:
             created_at=self._created_at,
             now=now,
         )
-        starts: list[NotificationStart] = []
-        if notify and workflow.patched(NOTIFY_FROM_RECORD):
-            starts = notification_starts(order, notify, self._inp.policy)
+        from_record = bool(notify) and workflow.patched(NOTIFY_FROM_RECORD)
+        starts = notification_starts(order, notify, self._inp.policy) if from_record else []
+        later = strict and bool(starts)  # placing: `accepted` does not wait for them
         try:
             await db_step(
                 OrderActivities.record_order,
-                RecordOrderInput(record=self.recorded, timeline=timeline, notify=starts),
+                RecordOrderInput(
+                    record=self.recorded, timeline=timeline, notify=[] if later else starts
+                ),
                 f"record {order.status} in the read model",
             )
         except (ActivityError, ApplicationError) as error:
@@ -97,13 +102,21 @@ class OrderView:
             self.unrecorded = f"the read model refused {order.status}: {error}"[:300]
             workflow.logger.error("read model write refused", extra={"error": str(error)})
             if starts:  # the record step never reached them
-                await db_step(NotificationStarts.start, starts, "start the notifications")
+                await _start_in_background(starts)
+        if later:  # recorded: the order is placed
+            self.notifying.append(asyncio.create_task(_start_in_background(starts)))
         workflow.upsert_search_attributes(search_attributes(order))
         details = order_details(order, self._inp.policy, self.unrecorded)
         workflow.set_current_details(self._with_attention(details))
-        if notify and not starts:  # histories from before `notify-from-record`
+        if notify and not from_record:  # histories from before `notify-from-record`
             self.notifying = [task for task in self.notifying if not task.done()]
             self.notifying += await notify_all(order, notify, self._inp.policy)
+
+
+async def _start_in_background(starts: list[NotificationStart]) -> None:
+    """The notifications started by a regular activity: recorded in the workflow task that
+    asks for it, run after that task ends (retried until Temporal takes the starts)."""
+    await db_step(NotificationStarts.start, starts, "start the notifications", local=False)
 
 
 def order_record(
