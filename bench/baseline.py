@@ -4,8 +4,9 @@ Per order, as in the engine (counted from a real history, docs/performance.md): 
 workflow doing reserve_stock, record_order four times and commit_stock as local activities
 (the engine's PostgreSQL steps are local activities); a payment child doing
 authorize and capture and talking to its parent by signals; one notification workflow per
-customer event (accepted, confirmed, shipped, delivered) doing send_email, started by the
-record_order step through the worker's client, not as a child (as the engine does); the same
+customer event (accepted, confirmed, shipped, delivered) doing send_email, started through
+the worker's client, not as a child, by the record_order step (accepted: by a regular
+activity the `accepted` answer does not wait for), as the engine does; the same
 search-attribute upserts and timers; update-with-start for `accepted`, updates for ship and
 deliver. The payments queue is rate-limited like the engine's (`worker_options`), so its
 activities are not dispatched eagerly on either side. Every activity returns at once, so
@@ -30,6 +31,19 @@ WAITS = {"confirmed": timedelta(days=6), "shipped": timedelta(days=30)}
 REFUND_WINDOW = timedelta(days=30)
 
 
+async def _start_notification(step: Step) -> None:
+    try:
+        await activity.client().start_workflow(
+            "BaselineNotificationWorkflow",
+            Step(order_id=step.order_id, what=step.notify or ""),
+            id=f"notification-{step.order_id}-{step.notify}-1",
+            task_queue=step.queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+
+
 class NoOpActivities:
     """The engine's activity names on the baseline queues; each returns immediately."""
 
@@ -41,16 +55,13 @@ class NoOpActivities:
     async def record_order(self, step: Step) -> Step:
         """Starts the step's notification, as the engine's record step does."""
         if step.notify is not None:
-            try:
-                await activity.client().start_workflow(
-                    "BaselineNotificationWorkflow",
-                    Step(order_id=step.order_id, what=step.notify),
-                    id=f"notification-{step.order_id}-{step.notify}-1",
-                    task_queue=step.queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
-            except WorkflowAlreadyStartedError:
-                pass
+            await _start_notification(step)
+        return step
+
+    @activity.defn
+    async def start_notifications(self, step: Step) -> Step:
+        """The placing's notification, as the engine starts it: a regular activity."""
+        await _start_notification(step)
         return step
 
     @activity.defn
@@ -130,7 +141,21 @@ class BaselineOrderWorkflow:
     @workflow.run
     async def run(self, inp: PlaceOrderInput) -> BaselineState:
         await self._act(NoOpActivities.reserve_stock)
-        await self._publish("accepted", "order_accepted")
+        await self._act(NoOpActivities.record_order, "accepted")
+        self._status = "accepted"
+        self._upsert("accepted")
+        queue = inp.policy.notifications_queue
+        placed = Step(order_id=inp.order_id, notify="order_accepted", queue=queue)
+        notifying = workflow.start_activity_method(  # `accepted` answers without waiting
+            NoOpActivities.start_notifications, placed, start_to_close_timeout=STEP
+        )
+        try:
+            await self._rest(inp)
+        finally:
+            await notifying
+        return self.state()
+
+    async def _rest(self, inp: PlaceOrderInput) -> None:
         self._payment = await workflow.start_child_workflow(
             BaselinePaymentWorkflow.run,
             PaymentStart(order_id=inp.order_id, customer_id=inp.customer_id, amount=400),
@@ -143,12 +168,11 @@ class BaselineOrderWorkflow:
             try:
                 await self._leaving(status, wait)
             except TimeoutError:
-                return self.state()
+                return
         try:  # the engine keeps a delivered order open for refunds
             await workflow.wait_condition(lambda: False, timeout=REFUND_WINDOW)
         except TimeoutError:
             pass
-        return self.state()
 
     @workflow.update
     async def accepted(self) -> BaselineState:
@@ -210,6 +234,9 @@ class BaselineOrderWorkflow:
         a child), search attributes."""
         await self._act(NoOpActivities.record_order, status, notify=event)
         self._status = status
+        self._upsert(status)
+
+    def _upsert(self, status: str) -> None:
         workflow.upsert_search_attributes(
             [
                 ORDER_STATUS.value_set(status),

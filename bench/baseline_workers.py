@@ -28,7 +28,10 @@ from workers.runner import compile_bytecode, run, worker_options
 from workers.versioning import make_current_if_none
 
 SHAPE = {
-    "orders": (BaselineOrderWorkflow, ["reserve_stock", "record_order", "commit_stock"]),
+    "orders": (
+        BaselineOrderWorkflow,
+        ["reserve_stock", "record_order", "start_notifications", "commit_stock"],
+    ),
     "payments": (BaselinePaymentWorkflow, ["authorize_payment", "capture_payment"]),
     "notifications": (BaselineNotificationWorkflow, ["send_email"]),
 }
