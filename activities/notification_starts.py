@@ -39,8 +39,8 @@ class NotificationStart(BaseModel):
 
 
 async def start_notifications(starts: Sequence[NotificationStart]) -> list[str]:
-    """Start each (at once), unless it was started before; the ids, for the order's history
-    (the flight recorder reads them off it)."""
+    """Start each (at once), unless it was started before; their ids, which the step's
+    result shows in the order's history."""
     client = activity.client()
     await asyncio.gather(*(_start(client, start) for start in starts))
     return [start.workflow_id for start in starts]

@@ -26,7 +26,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.names import notification_prefix, order_workflow_id
+from workflows.names import notifications_query, order_workflow_id
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,7 @@ async def order_runs(client: Client, order_id: str) -> list[RecordedRun] | None:
 
 async def _notifications(client: Client, order_id: str) -> list[tuple[str, str, str]]:
     """The order's notifications started outside its history, oldest first."""
-    quoted = order_id.replace("\\", "\\\\").replace('"', '\\"')
-    query = f'WorkflowId STARTS_WITH "{notification_prefix(quoted)}"'
+    query = notifications_query(order_id)
     listed = [
         (w.start_time, w.id, w.run_id, w.workflow_type) async for w in client.list_workflows(query)
     ]

@@ -39,7 +39,7 @@ from devstack.apps import APPS
 from devstack.isolated import API_READY_TIMEOUT, Stack, start_stack, stop_on_signals
 from devstack.process import free_port
 from devstack.ready import answers, wait_ready
-from workflows.names import notification_prefix, order_workflow_id
+from workflows.names import notifications_query, order_workflow_id
 
 SKU = "BENCH-ITEM"
 KINDS = ("orders", "payments", "notifications")
@@ -139,8 +139,7 @@ async def order_shape(client: Client, order_id: str) -> Shape:
     steps started (not children: activities/notification_starts.py)."""
     seen: set[str] = set()
     found = await shape(client, order_workflow_id(order_id), seen)
-    query = f'WorkflowId STARTS_WITH "{notification_prefix(order_id)}"'
-    async for listed in client.list_workflows(query):
+    async for listed in client.list_workflows(notifications_query(order_id)):
         if listed.id not in seen:
             found = found + await shape(client, listed.id, seen)
     return found

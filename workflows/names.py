@@ -18,6 +18,13 @@ def notification_prefix(order_id: str) -> str:
     return f"notification-{order_id}-"
 
 
+def notifications_query(order_id: str) -> str:
+    """The visibility query listing the order's notifications, those its record step started
+    outside its history included (activities/notification_starts.py)."""
+    quoted = notification_prefix(order_id).replace("\\", "\\\\").replace('"', '\\"')
+    return f'WorkflowId STARTS_WITH "{quoted}"'
+
+
 def payment_workflow_id(order_id: str) -> str:
     """The order's payment child."""
     return f"payment-{order_id}"

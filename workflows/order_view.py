@@ -102,9 +102,9 @@ class OrderView:
             self.unrecorded = f"the read model refused {order.status}: {error}"[:300]
             workflow.logger.error("read model write refused", extra={"error": str(error)})
             if starts:  # the record step never reached them
-                await _start_in_background(starts)
+                await _start_by_activity(starts)
         if later:  # recorded: the order is placed
-            self.notifying.append(asyncio.create_task(_start_in_background(starts)))
+            self.notifying.append(asyncio.create_task(_start_by_activity(starts)))
         workflow.upsert_search_attributes(search_attributes(order))
         details = order_details(order, self._inp.policy, self.unrecorded)
         workflow.set_current_details(self._with_attention(details))
@@ -113,7 +113,7 @@ class OrderView:
             self.notifying += await notify_all(order, notify, self._inp.policy)
 
 
-async def _start_in_background(starts: list[NotificationStart]) -> None:
+async def _start_by_activity(starts: list[NotificationStart]) -> None:
     """The notifications started by a regular activity: recorded in the workflow task that
     asks for it, run after that task ends (retried until Temporal takes the starts)."""
     await db_step(NotificationStarts.start, starts, "start the notifications", local=False)

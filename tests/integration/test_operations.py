@@ -30,6 +30,7 @@ from api.main import create_app
 from tests.conftest import register_search_attributes
 from tests.integration.helpers import ADDRESS, login, operator, order_body, wait_for_status
 from workers import notifications, orders, payments
+from workflows.names import notifications_query
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +118,7 @@ async def test_history_in_temporal_holds_no_plaintext_address_or_email(
     settings, api = encrypted
     order_id, email, _ = await _placed_order(api, f"req-{uuid.uuid4().hex}")
     temporal = await connect(settings)
-    query = f'WorkflowId STARTS_WITH "notification-{order_id}"'
+    query = notifications_query(order_id)
     for _ in range(100):
         notices = [w.id async for w in temporal.list_workflows(query)]
         if notices:
