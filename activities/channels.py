@@ -1,10 +1,12 @@
 """The notification channels, in one registry: each name maps to its sender activity and to
 the check that says whether a customer's message goes out on it.
 
-The notification workflow asks `ChannelChoice.enabled_channels` which channels are on for
-the customer, then runs each one's sender; the notifications worker registers every sender
-listed here. Adding a channel is one entry in `CHANNELS`, its sender activity on
-`NotificationActivities` and its words in the event templates (docs/architecture.md).
+The step that starts a notification asks `ChannelChoice.chosen` which channels are on for
+the customer (activities/notification_starts.py), and the notification runs each one's
+sender (one started without its channels asks `enabled_channels` itself); the
+notifications worker registers every sender listed here. Adding a channel is one entry in
+`CHANNELS`, its sender activity on `NotificationActivities` and its words in the event
+templates (docs/architecture.md).
 
 `webhook` is on when a merchant endpoint takes the event; the workflow then delivers it to
 each such endpoint (activities/webhooks.py). `send_webhook`, the single MERCHANT_WEBHOOK_URL
@@ -96,17 +98,22 @@ class ChannelChoice:
         self._webhooks = webhooks
         self._settings = settings
 
-    @activity.defn
-    async def enabled_channels(self, query: ChannelQuery) -> list[str]:
-        """The names of the channels on for this customer and event, in the registry's order."""
-        try:
-            customer = await self._store.customer(query.order_id, query.customer_id)
-        except UnknownOrder:
-            whom = query.customer_id or f"of order {query.order_id}"
-            raise permanent(f"customer {whom} not found", "OrderNotFound") from None
+    async def chosen(self, query: ChannelQuery) -> list[str]:
+        """The names of the channels on for this customer and event, in the registry's
+        order; UnknownOrder when the read model has no such order or customer."""
+        customer = await self._store.customer(query.order_id, query.customer_id)
         endpoint = query.event is not None and await self._webhooks.subscribed(query.event)
         reach = Reach(customer, merchant_endpoint=endpoint)
         return [name for name, ch in CHANNELS.items() if ch.enabled(self._settings, reach)]
+
+    @activity.defn
+    async def enabled_channels(self, query: ChannelQuery) -> list[str]:
+        """`chosen`, as the step of a notification started without its channels."""
+        try:
+            return await self.chosen(query)
+        except UnknownOrder:
+            whom = query.customer_id or f"of order {query.order_id}"
+            raise permanent(f"customer {whom} not found", "OrderNotFound") from None
 
 
 def notification_activities(

@@ -10,12 +10,19 @@ Once per id: a start that finds the workflow running, or finished, does nothing 
 reuse policy refuses a second run of a closed id), so a step retried after it started some
 never notifies twice; each channel's send is kept once by its delivery claim in any case
 (activities/delivery_claims.py).
+
+The start also chooses each notification's channels (the registry in activities/channels.py,
+asked here rather than by a step of the notification's own), so a notification's history is
+its sends alone: no local activity marker, and no patch asked for how it chooses
+(docs/performance.md, "Channels chosen at the start"). An operator's message goes by email
+to its recipient; a customer whose order or record the registry cannot find gets email,
+which sends or records why not.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -23,6 +30,8 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.channels import FALLBACK_CHANNEL, OPERATOR_CHANNELS, ChannelQuery
+from activities.notification_ports import UnknownOrder
 from activities.notifications import NotificationRequest
 
 NOTIFICATION_WORKFLOW = "NotificationWorkflow"
@@ -38,19 +47,42 @@ class NotificationStart(BaseModel):
     summary: str
 
 
-async def start_notifications(starts: Sequence[NotificationStart]) -> list[str]:
-    """Start each (at once), unless it was started before; their ids, which the step's
-    result shows in the order's history."""
+Choose = Callable[[ChannelQuery], Awaitable[list[str]]]
+"""The channels enabled for a customer's event (`ChannelChoice.chosen`); raises
+UnknownOrder when the order or its customer is not in the read model."""
+
+
+async def start_notifications(starts: Sequence[NotificationStart], choose: Choose) -> list[str]:
+    """Choose each one's channels and start it (all at once), unless it was started before;
+    their ids, which the step's result shows in the order's history."""
     client = activity.client()
-    await asyncio.gather(*(_start(client, start) for start in starts))
+    await asyncio.gather(*(_start(client, start, choose) for start in starts))
     return [start.workflow_id for start in starts]
 
 
-async def _start(client: Client, start: NotificationStart) -> None:
+async def with_channels(request: NotificationRequest, choose: Choose) -> NotificationRequest:
+    """The request with the channels it goes out on; one that names them already as is."""
+    if request.channel is not None or request.channels is not None:
+        return request
+    if request.audience == "operator":
+        return request.model_copy(update={"channels": list(OPERATOR_CHANNELS)})
+    query = ChannelQuery(
+        order_id=request.order_id, customer_id=request.customer_id, event=request.event
+    )
+    try:
+        channels = await choose(query)
+    except UnknownOrder:
+        activity.logger.warning("no customer for %s: email alone", request.order_id)
+        channels = [FALLBACK_CHANNEL]
+    return request.model_copy(update={"channels": channels})
+
+
+async def _start(client: Client, start: NotificationStart, choose: Choose) -> None:
+    request = await with_channels(start.request, choose)
     try:
         await client.start_workflow(
             NOTIFICATION_WORKFLOW,
-            start.request,
+            request,
             id=start.workflow_id,
             task_queue=start.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -61,9 +93,13 @@ async def _start(client: Client, start: NotificationStart) -> None:
 
 
 class NotificationStarts:
-    """The start on its own, for a decision whose read-model write was refused (the record
-    step, which starts them otherwise, failed for good)."""
+    """The start on its own: for placing's notification (not to delay the `accepted`
+    answer) and for a decision whose read-model write was refused (the record step, which
+    starts them otherwise, failed for good)."""
+
+    def __init__(self, choose: Choose) -> None:
+        self._choose = choose
 
     @activity.defn(name="start_notifications")
     async def start(self, starts: list[NotificationStart]) -> list[str]:
-        return await start_notifications(starts)
+        return await start_notifications(starts, self._choose)

@@ -50,7 +50,11 @@ class NotificationRequest(BaseModel):
     order_id: str
     event: str
     channel: str | None = None
-    """`email`, `sms` or `webhook`; None: every channel the registry enables."""
+    """`email`, `sms` or `webhook`; None: every channel in `channels`."""
+    channels: list[str] | None = None
+    """The channels it goes out on, chosen by the step that started it
+    (activities/notification_starts.py); None (requests started before that): the
+    notification asks the registry itself."""
     recipient: str | None = None
     """Overrides the customer's address or phone; the operator's address for `operator`."""
     policy: DeliveryPolicy = Field(default_factory=DeliveryPolicy)

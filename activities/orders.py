@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notification_starts import NotificationStart, start_notifications
+from activities.notification_starts import Choose, NotificationStart, start_notifications
 from activities.records import OrderRecord, TimelineEntry
 
 UNSTORABLE = "unstorable"
@@ -112,9 +112,10 @@ def _refused(error: Unstorable) -> ApplicationError:
 class OrderActivities:
     """Stock and read-model writes; every one is safe to retry."""
 
-    def __init__(self, inventory: Inventory, orders: OrderWriter) -> None:
+    def __init__(self, inventory: Inventory, orders: OrderWriter, choose: Choose) -> None:
         self._inventory = inventory
         self._orders = orders
+        self._choose = choose
 
     @activity.defn
     async def reserve_stock(self, inp: ReserveStockInput) -> ReserveStockResult:
@@ -150,4 +151,4 @@ class OrderActivities:
             await self._orders.save(inp.record, inp.timeline)
         except Unstorable as error:
             raise _refused(error) from error
-        return await start_notifications(inp.notify) if inp.notify else None
+        return await start_notifications(inp.notify, self._choose) if inp.notify else None

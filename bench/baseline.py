@@ -3,13 +3,13 @@
 Per order, as in the engine (counted from a real history, docs/performance.md): an order
 workflow doing reserve_stock and record_order four times as local activities (the engine's
 PostgreSQL steps are local activities) and commit_stock as a regular one (the engine's stock
-moves are, so they happen only once their decision is recorded), with the engine's patch
-markers where it asks for them; a payment child doing
+moves are, so they happen only once their decision is recorded), with the engine's one
+patch marker (the order's code, asked first); a payment child doing
 authorize and capture and talking to its parent by signals; one notification workflow per
 customer event (accepted, confirmed, shipped, delivered) doing send_email, started through
 the worker's client, not as a child, by the record_order step (accepted: by a regular
-activity the `accepted` answer does not wait for), as the engine does, and choosing its
-channels in a local activity after the engine's patch marker; the same
+activity the `accepted` answer does not wait for), as the engine does, its channels
+chosen by that step (no step of its own, no patch); the same
 search-attribute upserts and timers; update-with-start for `accepted`, updates for ship and
 deliver. The payments queue is rate-limited like the engine's (`worker_options`), so its
 activities are not dispatched eagerly on either side. Every activity returns at once, so
@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from bench.baseline_contracts import BaselineState, PaymentStart, Report, Step
     from workflows.contracts import PlaceOrderInput
     from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
+    from workflows.order_steps import ORDER_CODE
 
 STEP = timedelta(seconds=15)
 WAITS = {"confirmed": timedelta(days=6), "shipped": timedelta(days=30)}
@@ -83,19 +84,11 @@ class NoOpActivities:
     async def send_email(self, step: Step) -> Step:
         return step
 
-    @activity.defn
-    async def enabled_channels(self, step: Step) -> Step:
-        return step
-
 
 @workflow.defn
 class BaselineNotificationWorkflow:
     @workflow.run
     async def run(self, step: Step) -> Step:
-        workflow.patched("channel-choice-in-task")  # the engine's marker, at the same place
-        await workflow.execute_local_activity_method(
-            NoOpActivities.enabled_channels, step, start_to_close_timeout=STEP
-        )
         return await workflow.execute_activity_method(
             NoOpActivities.send_email, step, start_to_close_timeout=STEP
         )
@@ -151,9 +144,8 @@ class BaselineOrderWorkflow:
 
     @workflow.run
     async def run(self, inp: PlaceOrderInput) -> BaselineState:
-        workflow.patched("local-db-steps")  # the engine's patch markers, at the same places
+        workflow.patched(ORDER_CODE)  # the engine's one patch marker, first
         await self._act(NoOpActivities.reserve_stock)
-        workflow.patched("notify-from-record")
         await self._act(NoOpActivities.record_order, "accepted")
         self._status = "accepted"
         self._upsert("accepted")
@@ -177,7 +169,6 @@ class BaselineOrderWorkflow:
         )
         await self._next_report("authorized")
         await self._publish("confirmed", "order_confirmed")
-        workflow.patched("fulfilment-from-authorization")
         for status, wait in WAITS.items():
             try:
                 await self._leaving(status, wait)
@@ -198,7 +189,7 @@ class BaselineOrderWorkflow:
         assert self._payment is not None
         await self._payment.signal(BaselinePaymentWorkflow.command, "capture")
         await self._next_report("captured")
-        workflow.patched("stock-after-decision")  # the stock step: a regular activity
+        # the stock step: a regular activity
         await workflow.execute_activity_method(
             NoOpActivities.commit_stock,
             Step(order_id=self._inp.order_id),

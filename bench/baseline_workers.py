@@ -33,7 +33,7 @@ SHAPE = {
         ["reserve_stock", "record_order", "start_notifications", "commit_stock"],
     ),
     "payments": (BaselinePaymentWorkflow, ["authorize_payment", "capture_payment"]),
-    "notifications": (BaselineNotificationWorkflow, ["send_email", "enabled_channels"]),
+    "notifications": (BaselineNotificationWorkflow, ["send_email"]),
 }
 
 

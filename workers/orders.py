@@ -1,7 +1,7 @@
 """The `orders` worker: OrderWorkflow plus order and inventory activities (the read-model
-step also starts the notifications, activities/notification_starts.py), and the hourly
-cleanup of expired `Idempotency-Key`s. Here the activities' ports get their PostgreSQL
-stores."""
+step also starts the notifications, on the channels it chooses for them:
+activities/notification_starts.py), and the hourly cleanup of expired `Idempotency-Key`s.
+Here the activities' ports get their PostgreSQL stores."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from temporalio.client import (
 )
 from temporalio.worker import Worker
 
+from activities.channels import ChannelChoice
 from activities.maintenance import CleanupInput, MaintenanceActivities
 from activities.notification_starts import NotificationStarts
 from activities.orders import OrderActivities
 from adapters.db import create_engine
 from adapters.idempotency_store import IdempotencyStore
 from adapters.inventory_store import InventoryStore
+from adapters.notification_store import NotificationStore
 from adapters.order_store import OrderStore
 from adapters.settings import Settings
+from adapters.webhook_deliveries import WebhookDeliveries
 from workers.runner import main, worker_options
 from workers.versioning import make_current_if_none
 from workflows.maintenance import SCHEDULE_ID, IdempotencyCleanupWorkflow
@@ -50,7 +53,8 @@ async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
 
 async def build(client: Client, settings: Settings) -> Worker:
     engine = create_engine(settings)
-    acts = OrderActivities(InventoryStore(engine), OrderStore(engine))
+    choice = ChannelChoice(NotificationStore(engine), WebhookDeliveries(engine), settings)
+    acts = OrderActivities(InventoryStore(engine), OrderStore(engine), choice.chosen)
     maintenance = MaintenanceActivities(IdempotencyStore(engine), settings.idempotency_key_ttl)
     await ensure_cleanup_schedule(client, settings)
     await make_current_if_none(client, settings)
@@ -64,7 +68,7 @@ async def build(client: Client, settings: Settings) -> Worker:
             acts.commit_stock,
             acts.move_stock,
             acts.record_order,
-            NotificationStarts().start,
+            NotificationStarts(choice.chosen).start,
             maintenance.delete_expired_idempotency_keys,
         ],
         **worker_options(settings, ORDERS_QUEUE),

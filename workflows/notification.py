@@ -3,10 +3,10 @@ retried for up to a day.
 
 Started for the order by the step that records its decision
 (activities/notification_starts.py; before, by the order as a child), with the id
-`event_notification_id`, on queue `notifications`; its failure never touches the order. A
-request without a channel first asks the channel registry (activities/channels.py) which
-channels are on for the customer (an operator's message: email to its recipient), then
-delivers on each at once. A request
+`event_notification_id`, on queue `notifications`; its failure never touches the order. That
+step chooses the channels (`channels`), and this workflow delivers on each at once. A request
+started before the step chose them first asks the channel registry (activities/channels.py)
+itself (an operator's message: email to its recipient). A request
 naming its channel (every one the order started before the registry,
 `notification-{order_id}-{event}-{channel}`) delivers on that one alone, as it always did.
 Each channel's send activity guards the "once" (activities/delivery_claims.py explains
@@ -72,7 +72,8 @@ notification a round trip through the server and a workflow task)."""
 WEBHOOK_ENDPOINTS = "webhook-endpoints"
 """Patch id: the `webhook` channel delivers to each merchant endpoint taking the event
 (before: `send_webhook` to MERCHANT_WEBHOOK_URL). Asked only on the webhook channel, so a
-notification without one records no marker."""
+notification without one records no marker, and not by one whose channels were chosen when
+it was started (all started after endpoints)."""
 
 Result = TypeVar("Result")
 
@@ -97,7 +98,9 @@ class NotificationWorkflow(AttentionMixin):
         return await self._deliver(request, alone=True)
 
     async def _every_channel(self, request: NotificationRequest) -> DeliveryResult:
-        if request.audience == "operator":
+        if request.channels is not None:  # chosen by the step that started it
+            names = list(request.channels)
+        elif request.audience == "operator":
             names = list(OPERATOR_CHANNELS)
         else:
             try:
@@ -147,7 +150,9 @@ class NotificationWorkflow(AttentionMixin):
 
     async def _deliver(self, request: NotificationRequest, *, alone: bool) -> DeliveryResult:
         """One channel: its sender, retried inside the delivery window."""
-        if request.channel == "webhook" and workflow.patched(WEBHOOK_ENDPOINTS):
+        if request.channel == "webhook" and (
+            request.channels is not None or workflow.patched(WEBHOOK_ENDPOINTS)
+        ):  # channels chosen at the start: started after endpoints, asks no patch
             return await self._to_endpoints(request, alone=alone)
         channel = CHANNELS.get(request.channel or "")
         if channel is None:

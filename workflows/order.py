@@ -47,7 +47,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.order_commands import OrderCommands
     from workflows.order_steps import (
         FULFILMENT_FROM_AUTHORIZATION,
+        ORDER_CODE,
         VOID_IN_FLIGHT,
+        changed,
         db_step,
         perform,
         refusal,
@@ -70,11 +72,14 @@ class OrderWorkflow(OrderCommands, AttentionMixin):
         self._payment = PaymentLink()
         self._lock = asyncio.Lock()
         self._keys = CommandKeys()
+        self.current_code = False
+        """Started with every change in `ORDER_CODE_CHANGES` (workflows/order_steps.changed)."""
 
     # --- the process --------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: PlaceOrderInput) -> OrderState:
+        self.current_code = workflow.patched(ORDER_CODE)  # first: before any step (order_steps)
         if (order := await self._accept()) is None:
             await workflow.wait_condition(workflow.all_handlers_finished)  # `accepted` answers
             assert self._rejection is not None
@@ -164,7 +169,7 @@ class OrderWorkflow(OrderCommands, AttentionMixin):
         durations = self._inp.policy.model_dump()
         from_authorization = False
         if order.status.stage.from_authorization and order.authorized_at is not None:
-            from_authorization = workflow.patched(FULFILMENT_FROM_AUTHORIZATION)
+            from_authorization = changed(FULFILMENT_FROM_AUTHORIZATION)
 
         def deadline() -> Deadline | None:
             return order.deadline(durations, from_authorization=from_authorization)
@@ -222,7 +227,7 @@ class OrderWorkflow(OrderCommands, AttentionMixin):
         payment's status is published in histories from the void-in-flight patch on."""
         order = self._require_order()
         pending, notify = list(outcome.effects), []
-        recorded, changed = bool(outcome.events), outcome.changed
+        recorded, moved = bool(outcome.events), outcome.changed
         while pending:
             effect = pending.pop(0)
             if isinstance(effect, cmd.Notify):
@@ -232,5 +237,5 @@ class OrderWorkflow(OrderCommands, AttentionMixin):
             follow = order.settle(effect, result, workflow.now())
             pending += follow.effects
             recorded = recorded or bool(follow.events)
-        if recorded or (changed and workflow.patched(VOID_IN_FLIGHT)):
+        if recorded or (moved and changed(VOID_IN_FLIGHT)):
             await self._shown.publish(order, notify)

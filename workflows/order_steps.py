@@ -55,6 +55,37 @@ NOTIFY_FROM_RECORD = "notify-from-record"
 instead of the order starting them as children: the order's history no longer holds their
 start and completion events, nor the workflow tasks those woke."""
 
+ORDER_CODE = "order-code-2026-12"
+"""Patch id, asked first by every order (`OrderWorkflow.run`): an order that has it started on
+code that makes every change in `ORDER_CODE_CHANGES`, and takes each without asking its
+patch, so its history holds one marker and one search attribute upsert for all of them
+instead of one of each per change (docs/performance.md, "One patch for the order's code").
+Orders started before ask each patch where they always did. A later change asks its own
+patch, for every order."""
+ORDER_CODE_CHANGES = frozenset(
+    {
+        LOCAL_DB_STEPS,
+        STOCK_AFTER_DECISION,
+        BACKGROUND_NOTIFICATIONS,
+        FULFILMENT_FROM_AUTHORIZATION,
+        VOID_IN_FLIGHT,
+        NOTIFY_PER_EVENT,
+        NOTIFY_FROM_RECORD,
+    }
+)
+"""The changes an order started with `ORDER_CODE` takes without asking: those made before
+it. Never extend this set (an order started with ORDER_CODE before a change must still ask
+for that change)."""
+
+
+def changed(patch_id: str) -> bool:
+    """Whether this order takes the change `patch_id`: `workflow.patched`, answered without
+    asking for an order started with every change in `ORDER_CODE_CHANGES`."""
+    if patch_id in ORDER_CODE_CHANGES and getattr(workflow.instance(), "current_code", False):
+        return True
+    return workflow.patched(patch_id)
+
+
 DB_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
 )
@@ -67,7 +98,7 @@ async def db_step(
     """A short PostgreSQL step: a local activity (retried in the workflow task for 10 s,
     then on a timer, so a database outage never spins), or a regular one when `local` is
     False or in histories from before the patch."""
-    if local and workflow.patched(LOCAL_DB_STEPS):
+    if local and changed(LOCAL_DB_STEPS):
         return await workflow.execute_local_activity_method(
             fn,
             arg,
@@ -88,7 +119,7 @@ async def db_step(
 async def stock_step(fn: Callable[[Any, A], Awaitable[R]], arg: A, summary: str) -> R:
     """A stock change: a regular activity, so it happens only once the decision that asked
     for it is recorded (a local activity in histories from before the patch)."""
-    after_decision = workflow.patched(STOCK_AFTER_DECISION)
+    after_decision = changed(STOCK_AFTER_DECISION)
     return await db_step(fn, arg, summary, local=not after_decision)
 
 
@@ -127,7 +158,7 @@ async def perform(effect: cmd.Effect, order_id: str, payment: PaymentLink) -> ob
             command = PaymentCommand(kind="void")
             return await payment.ask(command, {"voided", "void_failed"}, ended="void_failed")
         case cmd.RequestVoid():
-            if not workflow.patched(VOID_IN_FLIGHT):
+            if not changed(VOID_IN_FLIGHT):
                 return False  # histories from before: the payment's own timer ends it
             await payment.send(PaymentCommand(kind="void"))
             return True
@@ -182,7 +213,7 @@ async def notify_all(
     """Start the notifications as children, without waiting for them (the order waits for
     the starts before it completes), as histories from before `notify-from-record` do;
     those from before the background patch start them one by one."""
-    if workflow.patched(NOTIFY_PER_EVENT):
+    if changed(NOTIFY_PER_EVENT):
         return [
             asyncio.create_task(_start(start.request, start.workflow_id, policy))
             for start in notification_starts(order, notify, policy)
@@ -199,7 +230,7 @@ async def notify_all(
             else [(channel, None) for channel in policy.channels]
         )
     ]
-    if workflow.patched(BACKGROUND_NOTIFICATIONS):
+    if changed(BACKGROUND_NOTIFICATIONS):
         return [asyncio.create_task(_start(request, id_, policy)) for request, id_ in starts]
     for request, id_ in starts:
         await _start(request, id_, policy)

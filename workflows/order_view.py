@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.names import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, PAYMENT_STATUS
     from workflows.order_steps import (
         NOTIFY_FROM_RECORD,
+        changed,
         db_step,
         notification_starts,
         notify_all,
@@ -85,7 +86,7 @@ class OrderView:
             created_at=self._created_at,
             now=now,
         )
-        from_record = bool(notify) and workflow.patched(NOTIFY_FROM_RECORD)
+        from_record = bool(notify) and changed(NOTIFY_FROM_RECORD)
         starts = notification_starts(order, notify, self._inp.policy) if from_record else []
         later = strict and bool(starts)  # placing: `accepted` does not wait for them
         try:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.channels import ChannelQuery
 from activities.orders import (
     UNSTORABLE,
     LineRequest,
@@ -34,7 +35,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def activities(engine: AsyncEngine) -> OrderActivities:
-    return OrderActivities(InventoryStore(engine), OrderStore(engine))
+    async def choose(query: ChannelQuery) -> list[str]:
+        raise AssertionError("these steps start no notification")
+
+    return OrderActivities(InventoryStore(engine), OrderStore(engine), choose)
 
 
 async def a_product(engine: AsyncEngine, *, on_hand: int, price: int = 1200) -> str:

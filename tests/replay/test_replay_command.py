@@ -131,5 +131,5 @@ async def test_a_patch_the_changed_code_no_longer_checks_is_named_with_its_marke
     assert await gate(["--file", str(path)], SETTINGS, changed) == 1
 
     first = capsys.readouterr().out.splitlines()[0]
-    assert "MarkerRecorded core_patch local-db-steps" in first, first
-    assert "patch marker encountered for change local-db-steps" in first
+    assert "MarkerRecorded core_patch order-code-2026-12" in first, first
+    assert "patch marker encountered for change order-code-2026-12" in first

@@ -65,6 +65,10 @@ class Fakes(FakeGateway):
     def timeline(self) -> list[str]:
         return [e.type for r in self.records for e in r.timeline]
 
+    async def choose(self, query: ChannelQuery) -> list[str]:
+        """The channel choice (`ChannelChoice.chosen`): `channels`, for every customer."""
+        return list(self.channels)
+
     def activities(self) -> dict[str, list[object]]:
         gateway: PaymentGateway = self
         payments = PaymentActivities(gateway)
@@ -143,7 +147,7 @@ class Fakes(FakeGateway):
         async def record_order(inp: RecordOrderInput) -> list[str] | None:
             self._flaky("record_order", inp.record.id)
             self.records.append(inp)
-            return await start_notifications(inp.notify) if inp.notify else None
+            return await start_notifications(inp.notify, self.choose) if inp.notify else None
 
         @activity.defn(name="send_email")
         async def send_email(request: NotificationRequest) -> DeliveryResult:
@@ -159,7 +163,7 @@ class Fakes(FakeGateway):
 
         @activity.defn(name="enabled_channels")
         async def enabled_channels(query: ChannelQuery) -> list[str]:
-            return list(self.channels)
+            return await self.choose(query)
 
         @activity.defn(name="plan_webhooks")
         async def plan_webhooks(event: WebhookEvent) -> list[str]:
@@ -181,7 +185,7 @@ class Fakes(FakeGateway):
                 commit_stock,
                 move_stock,
                 record_order,
-                NotificationStarts().start,
+                NotificationStarts(self.choose).start,
             ],
             "payments": [
                 payments.authorize_payment,

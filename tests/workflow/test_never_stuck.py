@@ -70,7 +70,7 @@ class Provider(Fakes):
                     "unsupported Unicode escape sequence", type=UNSTORABLE, non_retryable=True
                 )
             self.records.append(inp)
-            return await start_notifications(inp.notify) if inp.notify else None
+            return await start_notifications(inp.notify, self.choose) if inp.notify else None
 
         acts["orders"] = [
             record_order

@@ -394,3 +394,28 @@ async def test_an_event_no_endpoint_takes_costs_its_notification_nothing(
     assert [e.activity_task_scheduled_event_attributes.activity_type.name for e in scheduled] == [
         "send_email"
     ]
+
+
+async def test_channels_chosen_at_the_start_are_delivered_without_a_step_or_a_patch(
+    harness: Harness,
+) -> None:
+    """The record step chose them (activities/notification_starts.py): the history holds no
+    channel choice and no patch marker, the webhook channel's included; its one local
+    activity plans the webhook deliveries."""
+    harness.channels.endpoints = ["wd_a"]
+    request = customer_request(channels=["email", "webhook"])
+
+    result = await harness.notify(request)
+
+    assert harness.channels.queries == [], "the registry is not asked again"
+    assert result.status == "sent" and list(result.channels) == ["email", "webhook"]
+    assert ("deliver_webhook", "wd_a") in harness.channels.delivered
+    history = await notification_history(harness, request)
+    markers = [
+        e.marker_recorded_event_attributes.marker_name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    assert markers == ["core_local_activity"]  # planning the webhook deliveries
+    kinds = [e.event_type for e in history.events]
+    assert EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES not in kinds

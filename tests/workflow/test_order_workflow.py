@@ -15,10 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.payments import IntentStatus
 from tests.workflow.fakes import Fakes
-from tests.workflow.harness import Harness, running, skip_until_done, wait_status
+from tests.workflow.harness import Harness, running, ship_and_deliver, skip_until_done, wait_status
 from workflows.contracts import CancelCommand, Decision, OrderState, RefundCommand, ShipCommand
 from workflows.notification import event_notification_id
 from workflows.order import OrderWorkflow
+from workflows.order_steps import ORDER_CODE
 
 
 @pytest.fixture
@@ -119,6 +120,32 @@ async def test_the_record_step_starts_a_decisions_notifications_before_the_updat
         if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
     ]
     assert children == ["PaymentWorkflow"]  # the notifications are not the order's children
+
+
+async def test_a_happy_order_asks_one_patch_and_its_notifications_none(harness: Harness) -> None:
+    """An order started on this code asks `ORDER_CODE` alone (one marker and one upsert for
+    every change before it), and its notifications, whose channels the record step chose,
+    ask none (docs/performance.md)."""
+    handle, accepted = await harness.place({"TSHIRT": 1})
+    await wait_status(handle, "confirmed")
+    await ship_and_deliver(handle)
+    patches = [
+        e.marker_recorded_event_attributes
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+    assert len(patches) == 1 and ORDER_CODE.encode() in patches[0].SerializeToString()
+
+    client = harness.env.client
+    for event in ("order_accepted", "order_confirmed", "order_shipped", "order_delivered"):
+        notification = client.get_workflow_handle(
+            event_notification_id(accepted.order_id, event, 1)
+        )
+        await notification.result()
+        kinds = [e.event_type async for e in notification.fetch_history_events()]
+        assert EventType.EVENT_TYPE_MARKER_RECORDED not in kinds, event
+        assert len(kinds) == 11, event  # started, 2 workflow tasks, the send, completed
 
 
 async def test_confirmed_order_is_cancelled_when_fulfillment_times_out(harness: Harness) -> None:
