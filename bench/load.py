@@ -47,6 +47,8 @@ class Result:
         default_factory=lambda: {"place": [], "confirm": [], "ship": [], "deliver": []}
     )
     """Where an order's time goes: POST, waiting for `confirmed`, shipping, delivery."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each process of the stack spent during the run (bench/cpu.py)."""
 
     @property
     def rate(self) -> float:

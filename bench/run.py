@@ -11,8 +11,10 @@ turns going first (baseline, engine, engine, baseline, ...) because every round 
 dev server's database larger and each later phase slower (measured: about a fifth from one
 round to the next), so a fixed order would hand that drift to one side. An order's time runs
 from its POST to its delivery answer; a phase's wall time also waits until every
-notification workflow of its queue has finished. The last line is `ratio=<engine ÷ baseline
-orders/s>`, over all rounds. Engine knobs (DATABASE_POOL_SIZE, WORKER_MAX_POLLERS,
+notification workflow of its queue has finished. Each side's report ends with the CPU every
+process of the stack spent per order during that side's phases (bench/cpu.py): the figure a
+busy shared machine moves least. The last line is `ratio=<engine ÷ baseline orders/s>`, over
+all rounds. Engine knobs (DATABASE_POOL_SIZE, WORKER_MAX_POLLERS,
 LOG_LEVEL, ...) come from the environment and reach both sides where they apply (pollers,
 slots and rate limits).
 """
@@ -33,6 +35,7 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from bench.cpu import cpu_seconds, spent_between
 from bench.load import Result, Target, drive, mean, percentile
 from bench.shop import customer, operator
 from devstack.apps import APPS
@@ -108,13 +111,26 @@ async def _drained(client: Client, queue: str, timeout: float = 300) -> None:  #
         await asyncio.sleep(0.25)
 
 
+def parts(stack: Stack) -> dict[str, int]:
+    """Every process of the run by name (the bench's own driver as `driver`)."""
+    every = {**stack.services, **stack.apps}
+    return {name: service.pid for name, service in every.items()} | {"driver": os.getpid()}
+
+
 async def measure(
-    target: Target, client: Client, notifications: str, orders: int, concurrency: int
+    target: Target,
+    client: Client,
+    notifications: str,
+    orders: int,
+    concurrency: int,
+    stack: Stack,
 ) -> Result:
+    before = cpu_seconds(parts(stack))
     result = await drive(target, orders, concurrency)
     started = time.perf_counter()
     await _drained(client, notifications)
     result.wall += time.perf_counter() - started
+    result.cpu = spent_between(before, cpu_seconds(parts(stack)))
     return result
 
 
@@ -183,6 +199,8 @@ def merge(results: list[Result]) -> Result:
         total.reads += r.reads
         for name, values in r.steps.items():
             total.steps[name] += values
+        for part, seconds in r.cpu.items():
+            total.cpu[part] = total.cpu.get(part, 0.0) + seconds
     return total
 
 
@@ -212,6 +230,15 @@ def report(name: str, result: Result, shape_of: Shape) -> None:
         f"{shape_of.workflow_tasks} workflow tasks, {shape_of.events} history events "
         f"({shape_of.history_bytes / 1024:.1f} KiB)"
     )
+    print(f"  CPU per order (ms): {cpu_per_order(result)}")
+
+
+def cpu_per_order(result: Result) -> str:
+    """The run's CPU per order: all processes, then each that spent at least 1 ms."""
+    per_order = {part: seconds * 1000 / result.orders for part, seconds in result.cpu.items()}
+    shown = sorted(((ms, part) for part, ms in per_order.items() if ms >= 1), reverse=True)
+    each = ", ".join(f"{part} {ms:.0f}" for ms, part in shown)
+    return f"total {sum(per_order.values()):.0f}: {each}"
 
 
 async def bench(orders: int, concurrency: int, rounds: int, warmup: int, workers: int) -> float:
@@ -238,7 +265,7 @@ async def bench(orders: int, concurrency: int, rounds: int, warmup: int, workers
         for n, (count, turns) in enumerate(schedule(orders, rounds)):
             for name in turns:
                 target, notifications = sides[name]
-                run = await measure(target, client, notifications, count, concurrency)
+                run = await measure(target, client, notifications, count, concurrency, stack)
                 results[name].append(run)
                 print(f"bench: round {n + 1} {name} {run.rate:.2f} orders/s", flush=True)
         if dead := [name for name, app in stack.apps.items() if not app.running()]:

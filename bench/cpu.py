@@ -1,0 +1,38 @@
+"""CPU seconds per part of the bench's stack, so a run says where each side's time went.
+
+Wall-clock rates move with whatever else the shared machine runs; the CPU each process spent
+per order moves much less, so it shows what a change saved (docs/performance.md). A part is
+its process and every live descendant (PostgreSQL's backends, for one); a descendant that
+exited during the phase takes its CPU with it, which none of the long-lived parts do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import psutil
+
+
+def cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
+    """User and system CPU seconds so far of each part (name -> its process id)."""
+    spent: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            root = psutil.Process(pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        total = 0.0
+        for process in tree:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        spent[name] = total
+    return spent
+
+
+def spent_between(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """Each part's CPU seconds from `before` to `after` (parts in both)."""
+    return {name: after[name] - before[name] for name in after if name in before}
