@@ -14,12 +14,14 @@ import psutil
 
 
 def cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
-    """User and system CPU seconds so far of each part (name -> its process id)."""
+    """User and system CPU seconds so far of each part (name -> its process id): the process
+    and its descendants, leaving out any descendant that is a part of its own (the driver
+    started every other part)."""
+    roots = set(pids.values())
     spent: dict[str, float] = {}
     for name, pid in pids.items():
         try:
-            root = psutil.Process(pid)
-            tree = [root, *root.children(recursive=True)]
+            tree = _tree(psutil.Process(pid), roots)
         except psutil.NoSuchProcess:
             continue
         total = 0.0
@@ -31,6 +33,20 @@ def cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
             total += times.user + times.system
         spent[name] = total
     return spent
+
+
+def _tree(root: psutil.Process, others: set[int]) -> list[psutil.Process]:
+    """`root` and its descendants, not descending into the processes in `others`."""
+    found, pending = [root], [root]
+    while pending:
+        try:
+            children = pending.pop().children()
+        except psutil.NoSuchProcess:
+            continue
+        mine = [child for child in children if child.pid not in others]
+        found += mine
+        pending += mine
+    return found
 
 
 def spent_between(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
