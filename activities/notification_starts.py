@@ -16,7 +16,9 @@ asked here rather than by a step of the notification's own), so a notification's
 its sends alone: no local activity marker, and no patch asked for how it chooses
 (docs/performance.md, "Channels chosen at the start"). An operator's message goes by email
 to its recipient; a customer whose order or record the registry cannot find gets email,
-which sends or records why not.
+which sends or records why not. A choice that fails otherwise (the database refusing the
+query) is left to the notification, which asks the registry itself and retries inside its
+delivery window, so the record step, and the order behind it, never waits on a channel.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ async def with_channels(request: NotificationRequest, choose: Choose) -> Notific
     except UnknownOrder:
         activity.logger.warning("no customer for %s: email alone", request.order_id)
         channels = [FALLBACK_CHANNEL]
+    except Exception as error:  # a notification never holds up the order's record step
+        activity.logger.warning("channels not chosen for %s: %r", request.order_id, error)
+        return request  # the notification asks the registry itself, inside its window
     return request.model_copy(update={"channels": channels})
 
 

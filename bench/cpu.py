@@ -2,8 +2,10 @@
 
 Wall-clock rates move with whatever else the shared machine runs; the CPU each process spent
 per order moves much less, so it shows what a change saved (docs/performance.md). A part is
-its process and every live descendant (PostgreSQL's backends, for one); a descendant that
-exited during the phase takes its CPU with it, which none of the long-lived parts do.
+its process and every live descendant that is not a part of its own (PostgreSQL's backends
+belong to PostgreSQL, the workers do not belong to the driver that started them); a
+descendant that exited during the phase takes its CPU with it, which none of the long-lived
+parts do.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ for that change)."""
 def changed(patch_id: str) -> bool:
     """Whether this order takes the change `patch_id`: `workflow.patched`, answered without
     asking for an order started with every change in `ORDER_CODE_CHANGES`."""
-    if patch_id in ORDER_CODE_CHANGES and getattr(workflow.instance(), "current_code", False):
+    if patch_id in ORDER_CODE_CHANGES and workflow.instance().current_code:
         return True
     return workflow.patched(patch_id)
 

@@ -116,3 +116,15 @@ async def test_a_customer_the_registry_cannot_find_gets_email() -> None:
     request = NotificationRequest(order_id="gone", event="order_confirmed")
     chosen = await ActivityEnvironment().run(with_channels, request, unknown)
     assert chosen.channels == ["email"]
+
+
+async def test_a_choice_that_fails_leaves_it_to_the_notification() -> None:
+    """The database refusing the choice never holds up the record step: the request goes
+    without channels, and the notification asks the registry itself in its window."""
+
+    async def refusing(query: ChannelQuery) -> list[str]:
+        raise ConnectionRefusedError("database down")
+
+    request = NotificationRequest(order_id="o2", event="order_shipped", customer_id="c2")
+    chosen = await ActivityEnvironment().run(with_channels, request, refusing)
+    assert chosen == request and chosen.channels is None
