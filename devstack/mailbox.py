@@ -13,10 +13,18 @@ from pathlib import Path
 
 def read_mailbox(mail_dir: Path) -> list[EmailMessage]:
     """Every stored message, oldest first; an absent folder is an empty mailbox."""
+    return [message for _, message in stored_mail(mail_dir)]
+
+
+def stored_mail(mail_dir: Path) -> list[tuple[float, EmailMessage]]:
+    """Every stored message with when the sink stored it (Unix time), oldest first."""
     if not mail_dir.is_dir():
         return []
     parser = BytesParser(policy=default)
-    return [parser.parsebytes(path.read_bytes()) for path in sorted(mail_dir.glob("[!.]*.eml"))]
+    return [
+        (path.stat().st_mtime, parser.parsebytes(path.read_bytes()))
+        for path in sorted(mail_dir.glob("[!.]*.eml"))
+    ]
 
 
 async def wait_for_mail(

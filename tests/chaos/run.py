@@ -48,11 +48,13 @@ webhooks to be taken and logged sent (a retry after the SMTP sink's outage backs
 a minute; one after a killed attempt waits for its 35 s lease)."""
 
 
-async def _chaos(stack: Stack, full: bool, killed: set[str]) -> None:
-    """Each worker type SIGKILLed once and restarted; with `full`, the servers too."""
+async def _chaos(stack: Stack, full: bool, killed: set[str], kills: dict[str, float]) -> None:
+    """Each worker type SIGKILLed once (when: `kills`, Unix time) and restarted; with `full`,
+    the servers too."""
     for name in WORKERS:
         await asyncio.sleep(2)
         killed.add(name)
+        kills[name] = time.time()
         stack.kill(name)
         print(f"chaos: SIGKILL {name} worker", flush=True)
         await asyncio.sleep(1)
@@ -110,13 +112,15 @@ async def _count(
     start: counts.Stock,
     told: list[tuple[str, str, int]],
     merchant: Merchant,
+    kills: dict[str, float],
 ) -> dict[str, int]:
     database = stack.env["DATABASE_URL"]
     ids = [s.order_id for s in scripts]
     orders: dict[str, Order | None] = {order_id: await shop.order(order_id) for order_id in ids}
     rows, moved = await counts.ledger(database, ids)
     paid = counts.payments(stack.env["STRIPE_API_BASE"], scripts, rows)
-    duplicates, unsent = counts.duplicate_emails(stack.mail_dir, told)
+    sender_killed = [kills[name] for name in ("notifications",) if name in kills]
+    duplicates, unsent = counts.duplicate_emails(stack.mail_dir, told, sender_killed)
     hooks = counts.webhook_events(told)
     log = await counts.webhook_log(database, list(hooks))
     lost_answers = await counts.webhook_lost_answers(database, list(hooks))
@@ -162,8 +166,9 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
                     return await shop.drive(n)
 
             killed: set[str] = set()
+            kills: dict[str, float] = {}
             supervisor = asyncio.create_task(_supervise(stack, killed))
-            chaos = asyncio.create_task(_chaos(stack, full, killed))
+            chaos = asyncio.create_task(_chaos(stack, full, killed, kills))
             scripts = await asyncio.gather(*[one(n) for n in range(orders)])
             await chaos
             told = counts.told({s.order_id: await shop.timeline(s.order_id) for s in scripts})
@@ -176,7 +181,7 @@ async def run(orders: int, full: bool, concurrency: int = 10) -> dict[str, int]:
                 if hooked and not counts.unsent(stack.mail_dir, told):
                     break
                 await asyncio.sleep(1)
-            result = await _count(stack, shop, scripts, start, told, merchant)
+            result = await _count(stack, shop, scripts, start, told, merchant, kills)
             failed = any(result.values())
             return result
     finally:

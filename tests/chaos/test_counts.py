@@ -3,6 +3,7 @@ twice, stock that leaks, an order short of a delivery, an email sent twice."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
@@ -112,6 +113,31 @@ def test_an_email_sent_twice_for_one_event_and_occurrence_is_a_duplicate(tmp_pat
     ]
     # three of its five messages are missing (accepted, confirmed, delivered)
     assert duplicate_emails(tmp_path, expected) == (1, 3)
+
+
+def _stored(mail_dir: Path, name: str, key: str, message_id: str, at: float) -> None:
+    message = EmailMessage()
+    message["X-Delivery-Key"] = key
+    message["Message-ID"] = message_id
+    path = mail_dir / name
+    path.write_bytes(message.as_bytes())
+    os.utime(path, (at, at))
+
+
+def test_a_resend_after_the_sender_was_killed_is_allowed_once_explained(tmp_path: Path) -> None:
+    """The sink took the message, then the notifications worker was killed before the
+    delivery's `sent` write: the retry after the lease resends it, with the same
+    Message-ID. Printed, not counted; any other second copy still is."""
+    expected = [("o1", "order_shipped", 1)]
+    _stored(tmp_path, "1.eml", "o1/order_shipped/email", "<o1.order_shipped@x>", 1000.0)
+    _stored(tmp_path, "2.eml", "o1/order_shipped/email", "<o1.order_shipped@x>", 1040.0)
+
+    assert duplicate_emails(tmp_path, expected, kills=[1000.5]) == (0, 0)
+    assert duplicate_emails(tmp_path, expected, kills=[]) == (1, 0)  # no kill: counted
+    assert duplicate_emails(tmp_path, expected, kills=[1030.0]) == (1, 0)  # kill long after
+    assert duplicate_emails(tmp_path, expected, kills=[999.0]) == (1, 0)  # kill before
+    _stored(tmp_path, "2.eml", "o1/order_shipped/email", "<other@x>", 1040.0)
+    assert duplicate_emails(tmp_path, expected, kills=[1000.5]) == (1, 0)  # not the same one
 
 
 def test_a_webhook_taken_twice_or_never_or_not_logged_sent_is_counted() -> None:
