@@ -18,8 +18,8 @@ counts, so a failure says where to look.
 - `duplicate_emails`: a second message for the same (order, event, occurrence) that a kill
   does not explain. The one resend activities/delivery_claims.py allows, after the
   notifications worker was SIGKILLed between the sink's acceptance and the delivery's
-  `sent` write, is printed, not counted: the first copy was stored at most `KILL_WINDOW` seconds before that kill,
-  and the resend carries the same Message-ID.
+  `sent` write, is printed, not counted: the first copy was stored at most `KILL_WINDOW`
+  seconds before that kill, and the resend carries the same Message-ID.
 - `unsent_emails`: a message the order's customer must get (one per customer-notified event
   and occurrence of its timeline) and never got, once the run has waited for the last
   retries.
