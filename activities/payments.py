@@ -14,7 +14,7 @@ from pydantic import BaseModel, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.errors import AmountMismatch, PaymentRefused
+from domain.errors import AmountMismatch, CaptureFailed, PaymentRefused
 from domain.payments import IntentState, IntentStatus, PaymentGateway
 
 T = TypeVar("T")
@@ -121,13 +121,22 @@ class PaymentActivities:
 
     @activity.defn
     async def capture_payment(self, inp: IntentCommand) -> IntentResult:
-        return _result(
-            await _final_refusals(
-                self._gateway.capture(
-                    inp.intent_id, amount=inp.amount, idempotency_key=inp.idempotency_key
-                )
+        """Capture the authorized amount asked. A refusal of an intent that is captured
+        already answers a retry of this very capture whose first attempt took it and lost
+        its result (a worker killed, a timeout): a provider that no longer replays the
+        key's answer (Stripe after 24 hours, localstripe always) refuses the second
+        capture. The intent as it is now is then the result; any other refusal is final."""
+        try:
+            state = await self._gateway.capture(
+                inp.intent_id, amount=inp.amount, idempotency_key=inp.idempotency_key
             )
-        )
+        except CaptureFailed as refusal:
+            state = await _final_refusals(self._gateway.retrieve(inp.intent_id))
+            if state.status != IntentStatus.CAPTURED:
+                raise ApplicationError(
+                    str(refusal), type=refusal.code, non_retryable=True
+                ) from refusal
+        return _result(state)
 
     @activity.defn
     async def void_payment(self, inp: IntentCommand) -> IntentResult:

@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 import stripe
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from activities.payments import PaymentActivities
+from activities.payments import IntentCommand, PaymentActivities
 from adapters.settings import Settings
 from adapters.stripe_gateway import StripeGateway
+from domain.payments import IntentStatus
 from workflows.contracts import PaymentCommand, PaymentInput
 from workflows.payment import PaymentWorkflow
 
@@ -87,3 +90,38 @@ async def test_a_retried_authorization_and_a_capture_carry_workflow_derived_keys
     assert summary.captured == 4200
     run_id = handle.result_run_id or ""
     assert all(run_id not in (k or "") for _, k in posts)
+
+
+async def test_a_capture_retried_after_its_answer_was_lost_reports_the_capture(
+    settings: Settings,
+) -> None:
+    """localstripe, like Stripe once a key has expired, refuses to capture an intent twice:
+    the retry of a capture whose first attempt took it reports the captured intent, not a
+    failure (the order would stay unshipped with the money taken). A refusal that left the
+    intent uncaptured is still final."""
+    gateway = StripeGateway(settings)
+    acts = PaymentActivities(gateway)
+    step = ActivityEnvironment()
+    order_id = f"ord_{uuid.uuid4().hex[:12]}"
+
+    async def authorized(n: int) -> str:
+        state = await gateway.authorize(
+            amount=4200,
+            currency="EUR",
+            payment_method="pm_card_visa",
+            order_id=order_id,
+            idempotency_key=f"test-{order_id}:authorize:{n}",
+        )
+        return state.id
+
+    intent_id = await authorized(1)
+    capture = IntentCommand(intent_id=intent_id, amount=4200, idempotency_key=f"{order_id}:c:1")
+    first = await step.run(acts.capture_payment, capture)
+    again = await step.run(acts.capture_payment, capture)  # the first one's answer "lost"
+    assert first.status == again.status == IntentStatus.CAPTURED
+
+    uncaptured = await authorized(2)
+    too_much = IntentCommand(intent_id=uncaptured, amount=9999, idempotency_key=f"{order_id}:c:2")
+    with pytest.raises(ApplicationError) as refused:  # refused, and still not captured
+        await step.run(acts.capture_payment, too_much)
+    assert refused.value.non_retryable and refused.value.type == "payment-capture-failed"
