@@ -25,8 +25,10 @@ remaining danger is an attempt that times out *after* the receiver took the mess
    connection dropped during DATA). The resend carries the same Message-ID, webhook `id` or
    SMS `Idempotency-Key`, so receivers that deduplicate show it once.
 
-The attempt heartbeats, so Temporal notices a dead worker early and the workflow can cancel
-a send; the retry after a dead worker still waits for that attempt's lease.
+A regular activity's attempt heartbeats, so Temporal notices a dead worker early and the
+workflow can cancel a send. A send run as a local activity (notifications started since
+2026-12-05) does not: its workflow task times out with the dead worker, and the task's retry
+runs the send again. Either way the retry after a dead worker waits for that attempt's lease.
 """
 
 from __future__ import annotations

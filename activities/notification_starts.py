@@ -13,8 +13,10 @@ never notifies twice; each channel's send is kept once by its delivery claim in 
 
 The start also chooses each notification's channels (the registry in activities/channels.py,
 asked here rather than by a step of the notification's own), so a notification's history is
-its sends alone: no local activity marker, and no patch asked for how it chooses
-(docs/performance.md, "Channels chosen at the start"). An operator's message goes by email
+its sends alone: no step to choose, and no patch asked for how it chooses
+(docs/performance.md, "Channels chosen at the start"); and it tells the notification to send
+in its first workflow task (`sends_in_task`: a local activity each, docs/performance.md
+"Sends in the workflow task"). An operator's message goes by email
 to its recipient; a customer whose order or record the registry cannot find gets email,
 which sends or records why not. A choice that fails otherwise (the database refusing the
 query) is left to the notification, which asks the registry itself and retries inside its
@@ -84,6 +86,7 @@ async def with_channels(request: NotificationRequest, choose: Choose) -> Notific
 
 async def _start(client: Client, start: NotificationStart, choose: Choose) -> None:
     request = await with_channels(start.request, choose)
+    request = request.model_copy(update={"sends_in_task": True})
     try:
         await client.start_workflow(
             NOTIFICATION_WORKFLOW,

@@ -55,6 +55,10 @@ class NotificationRequest(BaseModel):
     """The channels it goes out on, chosen by the step that started it
     (activities/notification_starts.py); None (requests started before that): the
     notification asks the registry itself."""
+    sends_in_task: bool = False
+    """True (every request started since 2026-12-05): each channel's send is a local
+    activity in the notification's workflow task, so a one-channel notification's history
+    is 6 events; False (started before): a regular activity, 11 events."""
     recipient: str | None = None
     """Overrides the customer's address or phone; the operator's address for `operator`."""
     policy: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
@@ -109,6 +113,9 @@ class DeliveryResult(BaseModel):
 class FailureInput(BaseModel):
     request: NotificationRequest
     error: str
+    after_attempts: bool = False
+    """True: `error` says only that the window closed, and the last attempt's error is the
+    one its claim recorded (a send in the workflow task: the SDK reports none)."""
 
 
 class NotificationActivities:
@@ -174,4 +181,4 @@ class NotificationActivities:
     @activity.defn
     async def mark_failed(self, inp: FailureInput) -> None:
         """Retries ran out: record the delivery as failed with the last error."""
-        await self._store.mark_failed(inp.request.key, inp.error)
+        await self._store.mark_failed(inp.request.key, inp.error, after_attempts=inp.after_attempts)

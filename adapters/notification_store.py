@@ -75,6 +75,17 @@ FAILED = _UNSENT.values(
     claimed_until=None,
     updated_at=func.now(),
 )
+FAILED_AFTER_ATTEMPTS = _UNSENT.values(
+    status="failed",
+    last_error=func.concat(
+        bindparam("error", type_=String),
+        "; last error: ",
+        func.coalesce(_c.last_error, "none recorded"),
+    ),
+    claim_token=None,
+    claimed_until=None,
+    updated_at=func.now(),
+)
 _of_event = (
     select(order_events.c.data)
     .where(order_events.c.order_id == orders.c.id, order_events.c.type == bindparam("event"))
@@ -155,9 +166,14 @@ class NotificationStore:
         """The attempt failed before the receiver accepted: record why, free the delivery."""
         await self._run(RELEASE, _key(key, token=token, error=error))
 
-    async def mark_failed(self, key: DeliveryKey, error: str) -> None:
-        """Retries ran out; a row that was sent after all stays sent."""
-        await self._run(FAILED, _key(key, error=error))
+    async def mark_failed(
+        self, key: DeliveryKey, error: str, *, after_attempts: bool = False
+    ) -> None:
+        """Retries ran out; a row that was sent after all stays sent. `after_attempts`:
+        `error` says only why they stopped, and the last attempt's error, which its release
+        recorded, follows it."""
+        statement = FAILED_AFTER_ATTEMPTS if after_attempts else FAILED
+        await self._run(statement, _key(key, error=error))
 
     async def _run(self, statement: Any, params: dict[str, Any]) -> None:
         async with self._engine.connect() as conn:

@@ -52,6 +52,7 @@ class WorkerOptions(TypedDict):
 
     graceful_shutdown_timeout: timedelta
     max_concurrent_activities: int
+    max_concurrent_local_activities: int
     max_concurrent_workflow_tasks: int
     max_cached_workflows: int
     workflow_task_poller_behavior: PollerBehavior
@@ -80,6 +81,7 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
     return WorkerOptions(
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,
         max_concurrent_activities=activities,
+        max_concurrent_local_activities=activities,  # the notifications' sends are local
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_task_poller_behavior=pollers,

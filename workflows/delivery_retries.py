@@ -42,17 +42,21 @@ def attempts(policy: DeliveryPolicy) -> Attempts:
 
 
 class InTask(TypedDict):
-    """A short local activity's options (its retries past the first seconds wait on timers;
-    the caller bounds them by the window)."""
+    """A local activity's options: its retries past the first seconds wait on workflow
+    timers, and the caller's timer bounds them by the window. A send run so (notifications
+    started since 2026-12-05) has no heartbeat: a dead worker shows as its workflow task
+    timing out, and the task's retry sends again once the attempt's claim has lapsed."""
 
     start_to_close_timeout: timedelta
     retry_policy: RetryPolicy
     local_retry_threshold: timedelta
 
 
-def in_task(policy: DeliveryPolicy) -> InTask:
+def in_task(policy: DeliveryPolicy, attempt: timedelta = timedelta(seconds=10)) -> InTask:
+    """`attempt`: how long one attempt may take (a short query's 10 s by default; a send's
+    is its policy's `attempt_timeout`)."""
     return InTask(
-        start_to_close_timeout=timedelta(seconds=10),
+        start_to_close_timeout=attempt,
         retry_policy=retries(policy),
         local_retry_threshold=timedelta(seconds=5),
     )

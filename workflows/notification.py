@@ -11,7 +11,9 @@ naming its channel (every one the order started before the registry,
 `notification-{order_id}-{event}-{channel}`) delivers on that one alone, as it always did.
 Each channel's send activity guards the "once" (activities/delivery_claims.py explains
 how); this workflow only retries it with exponential backoff inside the delivery window and
-records the outcome when it gives up.
+records the outcome when it gives up. A request started since 2026-12-05 (`sends_in_task`)
+runs each send as a local activity in its first workflow task: started, one task, a marker
+per channel, completed.
 
 The `webhook` channel goes to the merchant's endpoints (docs/webhooks.md): a local activity
 plans one delivery per endpoint taking the event, then each is delivered at once as a step of
@@ -37,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         OPERATOR_CHANNELS,
         ChannelChoice,
         ChannelQuery,
+        Sender,
     )
     from activities.notification_starts import NOTIFICATION_WORKFLOW
     from activities.notifications import (
@@ -48,7 +51,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.webhooks import WebhookActivities, WebhookEvent, WebhookResult
     from workflows.attention import AttentionMixin
-    from workflows.delivery_retries import RECORDING, attempts, in_task, last_error, retries
+    from workflows.delivery_retries import (
+        RECORDING,
+        attempts,
+        in_task,
+        last_error,
+        retries,
+    )
     from workflows.names import notification_prefix
     from workflows.webhook_contracts import WebhookDelivery
 
@@ -76,6 +85,8 @@ notification without one records no marker, and not by one whose channels were c
 it was started (all started after endpoints)."""
 
 Result = TypeVar("Result")
+
+WINDOW_CLOSED = "gave up after the delivery window"
 
 
 def _webhook_result(results: list[WebhookResult]) -> DeliveryResult:
@@ -157,15 +168,35 @@ class NotificationWorkflow(AttentionMixin):
         channel = CHANNELS.get(request.channel or "")
         if channel is None:
             return await self._give_up(request, f"unknown channel {request.channel!r}", alone)
+        summary = f"{request.event} by {request.channel}"
         try:
+            if request.sends_in_task:
+                return await self._send_in_task(channel.send, request, summary)
             return await workflow.execute_activity_method(
-                channel.send,
-                request,
-                **attempts(request.policy),
-                summary=f"{request.event} by {request.channel}",
+                channel.send, request, **attempts(request.policy), summary=summary
             )
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:  # a local one's comes bare
             return await self._give_up(request, last_error(error), alone)
+        except TimeoutError:  # in the task: the window's timer, the attempts' errors recorded
+            return await self._give_up(request, WINDOW_CLOSED, alone, after_attempts=True)
+
+    async def _send_in_task(
+        self, send: Sender, request: NotificationRequest, summary: str
+    ) -> DeliveryResult:
+        """The send as a local activity (requests started since 2026-12-05): it runs in the
+        workflow task that started the notification, so a message sent at the first attempt
+        costs the history one marker instead of an activity's three events and a second
+        workflow task. Its retries past the first seconds wait on workflow timers, and a
+        workflow timer ends them at the window (one cancelled in the task that set it leaves
+        no event). A local activity's window ended by the SDK would report no attempt's
+        error; each attempt's release records it in the delivery's row instead."""
+        sending = workflow.execute_local_activity_method(
+            send,
+            request,
+            **in_task(request.policy, request.policy.attempt_timeout),
+            summary=summary,
+        )
+        return await asyncio.wait_for(sending, request.policy.window.total_seconds())
 
     async def _to_endpoints(self, request: NotificationRequest, *, alone: bool) -> DeliveryResult:
         """The event to every merchant endpoint taking it: the deliveries are planned in this
@@ -198,17 +229,18 @@ class NotificationWorkflow(AttentionMixin):
         return _webhook_result(list(results))
 
     async def _give_up(
-        self, request: NotificationRequest, error: str, alone: bool
+        self, request: NotificationRequest, error: str, alone: bool, *, after_attempts: bool = False
     ) -> DeliveryResult:
         """Record the delivery failed. `alone`: nothing else runs, so the attention goes now
         (the API shows the failure, nothing is stuck); a channel among others leaves that to
-        the end, when the others are done too."""
+        the end, when the others are done too. `after_attempts`: the last attempt's recorded
+        error follows `error`."""
         workflow.logger.warning("notification failed: %s", error)
         if alone:
             self.clear_attention()
         await workflow.execute_activity_method(
             NotificationActivities.mark_failed,
-            FailureInput(request=request, error=error),
+            FailureInput(request=request, error=error, after_attempts=after_attempts),
             summary="record the delivery as failed",
             **RECORDING,
         )

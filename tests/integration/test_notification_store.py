@@ -82,6 +82,31 @@ async def test_a_failed_delivery_can_be_claimed_again(engine: AsyncEngine) -> No
     assert (await row(engine, key))["status"] == "pending"
 
 
+async def test_a_window_closed_on_sends_in_task_keeps_the_last_attempts_error(
+    engine: AsyncEngine,
+) -> None:
+    """The SDK reports no attempt's error when a local activity's window closes: the row's
+    own, recorded by the last attempt's release, follows why the workflow gave up."""
+    store = NotificationStore(engine)
+    order_id = await place_order(engine)
+    released = DeliveryKey(order_id=order_id, event="order_shipped", channel="email")
+    never = DeliveryKey(order_id=order_id, event="order_shipped", channel="sms")
+
+    await store.claim(released, "a" * 32, LEASE, "dk")
+    await store.release(released, "a" * 32, "ConnectionRefusedError: smtp down")
+    await store.mark_failed(released, "gave up after the delivery window", after_attempts=True)
+    await store.claim(never, "b" * 32, LEASE, "dk")
+    await store.mark_failed(never, "gave up after the delivery window", after_attempts=True)
+
+    assert (await row(engine, released))["last_error"] == (
+        "gave up after the delivery window; last error: ConnectionRefusedError: smtp down"
+    )
+    assert (await row(engine, never))["last_error"] == (
+        "gave up after the delivery window; last error: none recorded"
+    )
+    assert (await row(engine, never))["status"] == "failed"
+
+
 async def test_a_delivery_for_an_unknown_order_is_refused(engine: AsyncEngine) -> None:
     store = NotificationStore(engine)
     key = DeliveryKey(order_id=uuid.uuid4().hex[:12], event="order_shipped", channel="email")

@@ -26,3 +26,15 @@ def test_every_queue_keeps_the_configured_number_of_workflows_cached() -> None:
     }
 
     assert cached == {"orders": 250, "payments": 250, "notifications": 250}
+
+
+def test_a_queues_concurrency_bounds_its_local_activities_too() -> None:
+    """A notification's sends are local activities: the notifications setting bounds them."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, notifications_max_concurrent_activities=7
+    )
+
+    options = worker_options(settings, "notifications")
+
+    assert options["max_concurrent_local_activities"] == 7
+    assert options["max_concurrent_activities"] == 7

@@ -115,18 +115,23 @@ class Harness:
     env: WorkflowEnvironment
     channels: Channels
     queue: str
+    sends_in_task: bool = False
+    """Every request sent as started since 2026-12-05: its sends are local activities."""
 
     async def deliver(self, event: str, channel: str = "email") -> DeliveryResult:
         order_id = uuid.uuid4().hex[:12]
+        request = NotificationRequest(order_id=order_id, event=event, channel=channel)
         return await self.env.client.execute_workflow(
             NotificationWorkflow.run,
-            NotificationRequest(order_id=order_id, event=event, channel=channel),
+            request.model_copy(update={"sends_in_task": self.sends_in_task}),
             id=notification_id(order_id, event, channel),
             task_queue=self.queue,
         )
 
     async def notify(self, request: NotificationRequest) -> DeliveryResult:
         """A request as the order starts it since the registry: no channel named."""
+        if self.sends_in_task:
+            request = request.model_copy(update={"sends_in_task": True})
         return await self.env.client.execute_workflow(
             NotificationWorkflow.run,
             request,
@@ -135,8 +140,17 @@ class Harness:
         )
 
 
+IN_TASK_OR_NOT = pytest.mark.parametrize(
+    "harness", [False, True], ids=["activity", "in-task"], indirect=True
+)
+"""Run a test with sends as regular activities (requests started before 2026-12-05) and as
+local activities (since)."""
+
+
 @pytest.fixture
-async def harness(time_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
+async def harness(
+    time_env: WorkflowEnvironment, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
     channels = Channels()
     queue = f"notifications-{uuid.uuid4()}"
     async with Worker(
@@ -145,9 +159,10 @@ async def harness(time_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
         workflows=[NotificationWorkflow],
         activities=channels.activities(),
     ):
-        yield Harness(time_env, channels, queue)
+        yield Harness(time_env, channels, queue, getattr(request, "param", False))
 
 
+@IN_TASK_OR_NOT
 async def test_each_channel_is_delivered_by_its_own_activity(harness: Harness) -> None:
     for channel in ("email", "sms", "webhook"):
         assert (await harness.deliver("order_shipped", channel)).status == "sent"
@@ -159,6 +174,7 @@ async def test_each_channel_is_delivered_by_its_own_activity(harness: Harness) -
     ]
 
 
+@IN_TASK_OR_NOT
 async def test_a_delivery_that_fails_for_a_while_is_retried_until_it_is_sent(
     harness: Harness,
 ) -> None:
@@ -171,6 +187,7 @@ async def test_a_delivery_that_fails_for_a_while_is_retried_until_it_is_sent(
     assert harness.channels.failed == []
 
 
+@IN_TASK_OR_NOT
 async def test_a_day_of_failures_is_recorded_failed_with_the_last_error(harness: Harness) -> None:
     harness.channels.failures = -1  # forever
 
@@ -179,12 +196,16 @@ async def test_a_day_of_failures_is_recorded_failed_with_the_last_error(harness:
     assert result.status == "failed"
     [failure] = harness.channels.failed
     assert failure.request.event == "order_delivered"
-    assert "ConnectionRefusedError: smtp down" in failure.error
     assert "delivery window" in failure.error
+    if harness.sends_in_task:  # the attempts' errors are in the delivery's row
+        assert failure.after_attempts
+    else:
+        assert "ConnectionRefusedError: smtp down" in failure.error
     # exponential backoff capped at 15 minutes: about a hundred attempts in 24 h, not thousands
     assert 90 < len(harness.channels.calls) < 110
 
 
+@IN_TASK_OR_NOT
 async def test_a_permanent_error_fails_at_once_without_retrying(harness: Harness) -> None:
     harness.channels.failures = -1
     harness.channels.error = lambda: ApplicationError(
@@ -198,6 +219,7 @@ async def test_a_permanent_error_fails_at_once_without_retrying(harness: Harness
     assert harness.channels.failed[0].error == "NoPhoneNumber: customer cus_1 has no phone"
 
 
+@IN_TASK_OR_NOT
 async def test_an_unknown_channel_is_recorded_failed(harness: Harness) -> None:
     result = await harness.deliver("order_shipped", "pigeon")
 
@@ -206,6 +228,7 @@ async def test_an_unknown_channel_is_recorded_failed(harness: Harness) -> None:
     assert harness.channels.failed[0].error == "unknown channel 'pigeon'"
 
 
+@IN_TASK_OR_NOT
 async def test_the_delivery_window_comes_from_the_request(harness: Harness) -> None:
     harness.channels.failures = -1
     order_id = uuid.uuid4().hex[:12]
@@ -214,7 +237,7 @@ async def test_the_delivery_window_comes_from_the_request(harness: Harness) -> N
 
     result = await harness.env.client.execute_workflow(
         NotificationWorkflow.run,
-        request,
+        request.model_copy(update={"sends_in_task": harness.sends_in_task}),
         id=notification_id(order_id, "order_accepted", "email"),
         task_queue=harness.queue,
     )
@@ -230,6 +253,7 @@ def customer_request(**fields: Any) -> NotificationRequest:
     )
 
 
+@IN_TASK_OR_NOT
 async def test_without_a_channel_every_enabled_channel_is_delivered_at_once(
     harness: Harness,
 ) -> None:
@@ -249,11 +273,14 @@ async def test_without_a_channel_every_enabled_channel_is_delivered_at_once(
         ("send_email", "order_shipped"),
         ("send_sms", "order_shipped"),
     ]
-    assert all(entry.startswith("start") for entry in harness.channels.log[:3]), "at once"
+    # in a task, the webhook's deliveries are scheduled when the task ends, after the sends
+    at_once = 2 if harness.sends_in_task else 3
+    assert all(entry.startswith("start") for entry in harness.channels.log[:at_once]), "at once"
     assert result.status == "sent" and set(result.channels) == {"email", "sms", "webhook"}
     assert all(r.status == "sent" for r in result.channels.values())
 
 
+@IN_TASK_OR_NOT
 async def test_an_operators_notification_is_one_email_without_choosing_channels(
     harness: Harness,
 ) -> None:
@@ -272,6 +299,7 @@ async def test_an_operators_notification_is_one_email_without_choosing_channels(
     assert result.status == "sent" and list(result.channels) == ["email"]
 
 
+@IN_TASK_OR_NOT
 async def test_a_channel_that_gives_up_is_recorded_failed_and_the_others_are_sent(
     harness: Harness,
 ) -> None:
@@ -419,3 +447,38 @@ async def test_channels_chosen_at_the_start_are_delivered_without_a_step_or_a_pa
     assert markers == ["core_local_activity"]  # planning the webhook deliveries
     kinds = [e.event_type for e in history.events]
     assert EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES not in kinds
+
+
+async def test_sends_in_task_make_a_notification_six_events(harness: Harness) -> None:
+    """Started since 2026-12-05 (activities/notification_starts.py): the send is a local
+    activity in the first workflow task, so the history is started, one workflow task, its
+    marker and completed; no activity is scheduled and no patch asked."""
+    request = customer_request(channels=["email"], sends_in_task=True)
+
+    result = await harness.notify(request)
+
+    assert result.status == "sent"
+    assert harness.channels.delivered == [("send_email", "order_shipped")]
+    history = await notification_history(harness, request)
+    assert [e.event_type for e in history.events] == [
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        EventType.EVENT_TYPE_MARKER_RECORDED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    ]
+
+
+async def test_sends_in_task_on_several_channels_run_at_once(harness: Harness) -> None:
+    harness.channels.pause = 0.3
+    request = customer_request(channels=["email", "sms"], sends_in_task=True)
+
+    result = await harness.notify(request)
+
+    assert result.status == "sent" and list(result.channels) == ["email", "sms"]
+    assert harness.channels.log[:2] == ["start send_email", "start send_sms"]
+    history = await notification_history(harness, request)
+    kinds = [e.event_type for e in history.events]
+    assert kinds.count(EventType.EVENT_TYPE_MARKER_RECORDED) == 2
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
