@@ -16,7 +16,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -315,15 +315,34 @@ class SlowQuitHandler(MailDirHandler):
         return "221 Bye"
 
 
-async def test_a_send_that_times_out_after_the_server_accepted_delivers_exactly_once(
-    temporal: Client, settings: Settings, engine: AsyncEngine, tmp_path: Path
-) -> None:
-    mail_dir = tmp_path / "mail"
-    mail_dir.mkdir()
+class HeldAfterDataHandler(MailDirHandler):
+    """The sink's handler which, once it has stored a message and before it answers 250,
+    has `hold` (run on the test's loop) lock the delivery's row: the attempt's write of the
+    acceptance then waits past the attempt's timeout."""
+
+    def __init__(
+        self,
+        mail_dir: Path,
+        hold: Callable[[], Coroutine[Any, Any, None]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(mail_dir)
+        self._hold, self._loop = hold, loop
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._hold(), self._loop))
+        return answer
+
+
+async def send_once(
+    temporal: Client, settings: Settings, order_id: str, handler: MailDirHandler
+) -> tuple[DeliveryResult, list[Any]]:
+    """The order's order_confirmed email (a regular activity, 2 s per attempt) through
+    `handler`; its result and history."""
     port = free_port()
-    controller = Controller(SlowQuitHandler(mail_dir), hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    order_id = await place_order(engine)
     try:
         async with notification_workers(temporal, settings, smtp_port=port) as queue:
             handle = await temporal.start_workflow(
@@ -341,12 +360,66 @@ async def test_a_send_that_times_out_after_the_server_accepted_delivers_exactly_
             history = [e async for e in handle.fetch_history_events()]
     finally:
         await asyncio.to_thread(controller.stop)
+    return result, history
+
+
+def attempts_started(history: list[Any]) -> int:
+    started = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+    return int(started[-1].activity_task_started_event_attributes.attempt)
+
+
+async def test_a_send_that_times_out_after_the_server_accepted_delivers_exactly_once(
+    temporal: Client, settings: Settings, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The server took the message, and the attempt timed out while recording that (a
+    stalled worker or database): the retry finds the delivery sent and sends nothing."""
+    mail_dir = tmp_path / "mail"
+    mail_dir.mkdir()
+    order_id = await place_order(engine)
+    held: list[asyncio.Task[None]] = []
+
+    async def hold() -> None:
+        conn = await engine.connect()
+        await conn.begin()
+        await conn.execute(
+            select(notifications.c.status)
+            .where(notifications.c.order_id == order_id)
+            .with_for_update()
+        )
+
+        async def release() -> None:
+            await asyncio.sleep(4)  # twice the attempt's timeout
+            await conn.rollback()
+            await conn.close()
+
+        held.append(asyncio.create_task(release()))
+
+    handler = HeldAfterDataHandler(mail_dir, hold, asyncio.get_running_loop())
+
+    result, history = await send_once(temporal, settings, order_id, handler)
+    await asyncio.gather(*held)
 
     timeouts = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT]
-    started = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
-    assert started[-1].activity_task_started_event_attributes.attempt >= 2, "it was retried"
+    assert attempts_started(history) >= 2, "it was retried"
     assert not timeouts  # retried within the activity's schedule-to-close, then succeeded
     assert result.status == "sent" and result.duplicate
+    assert len(read_mailbox(mail_dir)) == 1
+    state = await row(engine, order_id, "order_confirmed", "email")
+    assert state["status"] == "sent" and state["attempts"] == 1
+
+
+async def test_a_relay_whose_quit_hangs_does_not_hold_the_send(
+    temporal: Client, settings: Settings, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The session is kept for the next message, and quit later off the send's path."""
+    mail_dir = tmp_path / "mail"
+    mail_dir.mkdir()
+    order_id = await place_order(engine)
+
+    result, history = await send_once(temporal, settings, order_id, SlowQuitHandler(mail_dir))
+
+    assert attempts_started(history) == 1
+    assert result.status == "sent" and not result.duplicate
     assert len(read_mailbox(mail_dir)) == 1
     state = await row(engine, order_id, "order_confirmed", "email")
     assert state["status"] == "sent" and state["attempts"] == 1
