@@ -4,6 +4,7 @@ next message, and never reused after a failure."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -27,6 +28,8 @@ class Relay:
     refuse: int = 0
     """The next `refuse` messages are refused with a 451."""
     pause: float = 0.0
+    quit_seen: threading.Condition = field(default_factory=threading.Condition)
+    """Notified on each QUIT (the relay runs in its own thread)."""
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         await asyncio.sleep(self.pause)
@@ -37,8 +40,21 @@ class Relay:
         return "250 OK"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.quits += 1
+        with self.quit_seen:
+            self.quits += 1
+            self.quit_seen.notify_all()
         return "221 Bye"
+
+    async def quits_reach(self, count: int, patience: float = 10.0) -> int:
+        """The QUITs seen once they reach `count`, or when `patience` runs out: sessions
+        are quit in the background, so a test waits for them rather than a set time."""
+
+        def wait() -> int:
+            with self.quit_seen:
+                self.quit_seen.wait_for(lambda: self.quits >= count, patience)
+                return self.quits
+
+        return await asyncio.to_thread(wait)
 
 
 @pytest.fixture
@@ -86,8 +102,7 @@ async def test_an_idle_session_is_quit_and_the_next_message_opens_another(
     sender = mailer(port, reuse_within=0.2)
 
     await sender.send(message(1), nothing)
-    await asyncio.sleep(0.6)
-    quits_while_idle = handler.quits
+    quits_while_idle = await handler.quits_reach(1)
     await sender.send(message(2), nothing)
 
     assert quits_while_idle == 1
@@ -122,10 +137,9 @@ async def test_concurrent_messages_each_take_a_session_and_a_few_are_kept(
     count = IDLE_SESSIONS + 4
 
     await asyncio.gather(*(sender.send(message(n), nothing) for n in range(count)))
-    await asyncio.sleep(0.2)  # the extra sessions' QUIT
 
     assert len(set(handler.sessions)) == count
-    assert handler.quits == count - IDLE_SESSIONS
+    assert await handler.quits_reach(count - IDLE_SESSIONS) == count - IDLE_SESSIONS
 
 
 async def test_a_session_the_server_closed_is_replaced_without_a_failure() -> None:
