@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.order_steps import (
         FULFILMENT_FROM_AUTHORIZATION,
         ORDER_CODE,
+        PAYMENT_ENDS_FIRST,
         VOID_IN_FLIGHT,
         changed,
         db_step,
@@ -89,9 +90,20 @@ class OrderWorkflow(OrderCommands, AttentionMixin):
             await self._wait_in(order)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._shown.notifying)
-        if self._payment.open and not order.payment.ends_by_itself:
-            await self._payment.send(PaymentCommand(kind="close"))
+        await self._end_payment(order)
         return self.state()
+
+    async def _end_payment(self, order: Order) -> None:
+        """Close the payment child (a failed or expired one ends by itself) and, from
+        `PAYMENT_ENDS_FIRST` on, wait until it has ended: the order's last workflow task then
+        comes after the child's end instead of racing it."""
+        if not self._payment.open:
+            return
+        waits = workflow.patched(PAYMENT_ENDS_FIRST)
+        if not order.payment.ends_by_itself:
+            await self._payment.send(PaymentCommand(kind="close"))
+        if waits:
+            await self._payment.ended()
 
     async def _accept(self) -> Order | None:
         """Reserve and price every line, then place and record the order; the `accepted`

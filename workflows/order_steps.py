@@ -55,6 +55,12 @@ NOTIFY_FROM_RECORD = "notify-from-record"
 instead of the order starting them as children: the order's history no longer holds their
 start and completion events, nor the workflow tasks those woke."""
 
+PAYMENT_ENDS_FIRST = "payment-ends-first"
+"""The order ends only once its payment child has: ending while the child's end was on its
+way failed that last workflow task (`UNHANDLED_COMMAND`), about every second order, and the
+order's history was replayed to end it again. Asked by every order whose payment is open at
+its end (not in `ORDER_CODE_CHANGES`: it came after)."""
+
 ORDER_CODE = "order-code-2026-12"
 """Patch id, asked first by every order (`OrderWorkflow.run`): an order that has it started on
 code that makes every change in `ORDER_CODE_CHANGES`, and takes each without asking its

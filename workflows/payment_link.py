@@ -77,6 +77,10 @@ class PaymentLink:
         self._reports.remove(report)
         return PaymentUpdate(**report.model_dump())
 
+    async def ended(self) -> None:
+        """Until the payment child has ended, or a signal found it gone."""
+        await workflow.wait_condition(lambda: self.done)
+
     async def _watch(self) -> None:
         """Note when the payment child ends, however it ends."""
         assert self._handle is not None
