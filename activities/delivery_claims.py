@@ -44,6 +44,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messages import EVENTS
+from activities.mime import UnsafeHeader
 from activities.notification_ports import DeliveryKey, DeliveryStore, SmsRejected, UnknownOrder
 
 LEASE_MARGIN = timedelta(seconds=5)
@@ -139,6 +140,8 @@ async def claimed(
             converted = permanent(f"order {error} not found", "OrderNotFound")
         elif isinstance(error, SmsRejected):
             converted = permanent(str(error), "SmsRejected")
+        elif isinstance(error, UnsafeHeader):  # the same text on every attempt
+            converted = permanent(str(error), "UnsafeHeader")
         if attempt.recorded is None:  # never accepted: free the delivery for the retry
             await asyncio.shield(store.release(key, token, describe(converted)))
         if converted is not error:

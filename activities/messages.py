@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from activities.mime import compose
 from activities.notification_ports import DeliveryKey, OrderSummary
 from activities.records import ReturnRecord, ShipmentRecord, UnitsRecord
 from domain.lifecycle import OrderStatus
@@ -187,22 +188,23 @@ class Messages:
         context = template.new_context(values)
         return {name: "".join(render(context)).strip() for name, render in template.blocks.items()}
 
-    def email(self, key: DeliveryKey, order: OrderSummary, sender: str, to: str) -> EmailMessage:
-        """Subject, plain text and HTML for one event."""
+    def email(self, key: DeliveryKey, order: OrderSummary, sender: str, to: str) -> Message:
+        """Subject, plain text and HTML for one event (activities/mime.py builds the message
+        and refuses a header value that could inject a header)."""
         values = self._values(key, order)
         blocks = self._blocks(key.event, values)
         values["intro"] = blocks["intro"]
         values["greeting"] = blocks.get("greeting") or f"Hello {order.customer_name},"
         values["closing"] = blocks.get("closing") or "Thank you for your order."
-        message = EmailMessage()
-        message["From"] = sender
-        message["To"] = to
-        message["Subject"] = blocks["subject"]
-        message["Message-ID"] = message_id(key, sender)
-        message["X-Delivery-Key"] = str(key)
-        message.set_content(self._env.get_template("email.txt").render(values))
-        message.add_alternative(self._env.get_template("email.html").render(values), subtype="html")
-        return message
+        headers = {
+            "From": sender,
+            "To": to,
+            "Subject": blocks["subject"],
+            "Message-ID": message_id(key, sender),
+            "X-Delivery-Key": str(key),
+        }
+        text = self._env.get_template("email.txt").render(values)
+        return compose(headers, text, self._env.get_template("email.html").render(values))
 
     def sms(self, key: DeliveryKey, order: OrderSummary) -> str:
         """One short text."""

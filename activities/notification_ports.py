@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
@@ -96,9 +96,7 @@ class MailSender(Protocol):
     @property
     def sender(self) -> str: ...
 
-    async def send(
-        self, message: EmailMessage, accepted: Callable[[], Awaitable[None]]
-    ) -> None: ...
+    async def send(self, message: Message, accepted: Callable[[], Awaitable[None]]) -> None: ...
 
 
 class SmsSender(Protocol):

@@ -15,7 +15,7 @@ import contextlib
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 
 import aiosmtplib
 
@@ -56,7 +56,7 @@ class Mailer:
     def sender(self) -> str:
         return self._settings.mail_from
 
-    async def send(self, message: EmailMessage, accepted: Callable[[], Awaitable[None]]) -> None:
+    async def send(self, message: Message, accepted: Callable[[], Awaitable[None]]) -> None:
         """Send `message`; `accepted` runs the moment the server accepted its DATA.
 
         That moment, not the end of the session, is when the relay took responsibility for

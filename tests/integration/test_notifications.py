@@ -87,7 +87,9 @@ EVENT_DATA: dict[str, dict[str, Any]] = {
 }
 
 
-async def place_order(engine: AsyncEngine, *, phone: str | None = "+44 20 7946 0000") -> str:
+async def place_order(
+    engine: AsyncEngine, *, phone: str | None = "+44 20 7946 0000", email: str | None = None
+) -> str:
     """An order in the read model, with its customer and a timeline entry per event."""
     order_id = f"ord_{uuid.uuid4().hex[:20]}"
     customer_id = f"cus_{order_id}"
@@ -100,7 +102,7 @@ async def place_order(engine: AsyncEngine, *, phone: str | None = "+44 20 7946 0
         await insert_customer(
             conn,
             customer_id,
-            email=f"grace-{order_id}@example.com",
+            email=email or f"grace-{order_id}@example.com",
             name="Grace Hopper",
             phone=phone,
         )
@@ -569,6 +571,25 @@ async def test_sms_goes_through_the_provider_and_a_customer_without_phone_fails_
     state = await row(engine, without_phone, "order_shipped", "sms")
     assert state["status"] == "failed" and state["attempts"] == 1
     assert state["last_error"] == f"NoPhoneNumber: customer cus_{without_phone} has no phone"
+
+
+async def test_an_address_that_would_inject_a_header_fails_at_once_and_sends_nothing(
+    temporal: Client, settings: Settings, engine: AsyncEngine, real_parts: RealParts
+) -> None:
+    """A customer row the API would never write (an import, another writer): its email
+    address carries a line break and a Bcc header. The message is refused before SMTP, and
+    for good: the same text fails every attempt."""
+    order_id = await place_order(engine, email="grace@example.com\r\nBcc: all@example.com")
+
+    async with notification_workers(temporal, settings) as queue:
+        result = await deliver(temporal, queue, order_id, "order_shipped")
+
+    assert result.status == "failed"
+    state = await row(engine, order_id, "order_shipped", "email")
+    assert state["status"] == "failed" and state["attempts"] == 1
+    refused = "UnsafeHeader: the To header holds a line break or control character"
+    assert state["last_error"] == refused
+    assert mail_for(real_parts.mail_dir, order_id) == []
 
 
 async def test_two_partial_refunds_through_the_api_send_two_emails(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
 from typing import Any
 
 import pytest
+from aiosmtplib.email import flatten_message
 
 from activities.messages import EVENTS, Messages
 from activities.notification_ports import DeliveryKey, OrderSummary
@@ -72,8 +74,15 @@ def a_return(number: int, status: str = "requested", **changes: Any) -> ReturnRe
 
 def email(event: str, order: OrderSummary, occurrence: int = 1) -> tuple[str, str, str]:
     key = DeliveryKey(order_id=order.id, event=event, channel="email", occurrence=occurrence)
-    message = MESSAGES.email(key, order, "shop@example.com", order.email)
+    message = received(MESSAGES.email(key, order, "shop@example.com", order.email))
     return str(message["Subject"]), *bodies(message)
+
+
+def received(message: Message) -> EmailMessage:
+    """The message as its receiver reads it: flattened as the mailer sends it, parsed back."""
+    parsed = message_from_bytes(flatten_message(message), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def bodies(message: EmailMessage) -> tuple[str, str]:
