@@ -16,6 +16,7 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 from temporalio import activity
 
+from activities.compact import Compact
 from activities.delivery_claims import claimed, permanent
 from activities.messages import Messages, message_id
 from activities.notification_ports import (
@@ -27,8 +28,9 @@ from activities.notification_ports import (
 )
 
 
-class DeliveryPolicy(BaseModel):
-    """How long one attempt may take and how long the workflow keeps retrying."""
+class DeliveryPolicy(Compact):
+    """How long one attempt may take and how long the workflow keeps retrying. Its defaults
+    never change (activities/compact.py): requests in flight omit them."""
 
     attempt_timeout: timedelta = timedelta(seconds=30)
     heartbeat_timeout: timedelta = timedelta(seconds=10)
@@ -40,11 +42,13 @@ class DeliveryPolicy(BaseModel):
 AUDIENCES = ("customer", "operator")
 
 
-class NotificationRequest(BaseModel):
+class NotificationRequest(Compact):
     """One notified event: on one channel, or on every channel enabled for its audience.
 
     A channel's delivery key is (order_id, event, channel, occurrence). Requests recorded
-    before the channel registry (activities/channels.py) always name their channel.
+    before the channel registry (activities/channels.py) always name their channel. Its
+    JSON leaves out the fields at their defaults, which therefore never change
+    (activities/compact.py).
     """
 
     order_id: str

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from activities.compact import Compact
 
-class Step(BaseModel):
-    """What every no-op activity takes: the order and what it would do."""
+
+class Step(Compact):
+    """What every no-op activity takes: the order and what it would do. Its JSON leaves out
+    the fields at their defaults, as the engine's notification requests do."""
 
     order_id: str
     what: str = ""
