@@ -114,15 +114,22 @@ def start_stack(
         raise SystemExit(
             "chaos restarts PostgreSQL: run it with the embedded one (unset DATABASE_URL)"
         )
-    stack = Stack(base, {}, free_port(), free_port(), free_port(), free_port())
+    stack = Stack(base, {}, free_port(), stripe_port=0, smtp_port=0, api_port=0)
     stack.logs.mkdir(parents=True)
     try:
         stack.start_temporal()
+        # Each other port is chosen once the dev server is up, just before its service
+        # binds it: the dev server takes free ports of its own as it starts (its HTTP API,
+        # metrics, internal services), and one chosen before could be taken by then (seen:
+        # localstripe's, so the stack's "Stripe" answered 405 from Temporal's HTTP API).
+        stack.stripe_port = free_port()
         stack.services["localstripe"] = start_localstripe(
             port=stack.stripe_port, log_file=stack.logs / "localstripe.log"
         )
+        stack.smtp_port = free_port()
         stack.start_smtp()
         stack.start_postgres()
+        stack.api_port = free_port()
         stack.env = {
             # one worker version for the stack's life: a process started again after a
             # commit must not come back as a version nobody made current (its default)

@@ -119,8 +119,9 @@ def start_localstripe(*, port: int, log_file: Path, timeout: float = 30.0) -> Se
     url = f"http://127.0.0.1:{port}"
     argv = python_m("devstack.localstripe", "--port", str(port), "--from-scratch")
     service = spawn("localstripe", argv, log_file=log_file, address=url)
-    # any HTTP answer (401 too) means up
-    return start_ready(service, answers(url + "/v1/balance", status=None), timeout)
+    # its 401 to a request without a key means up; any other answer is another server on
+    # that port (it happened: Temporal's HTTP API), and localstripe's own exit then says why
+    return start_ready(service, answers(url + "/v1/balance", status=401), timeout)
 
 
 def register_stripe_webhook(

@@ -24,6 +24,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from devstack.mailbox import read_mailbox, wait_for_mail
+from devstack.process import ServiceError
 from devstack.services import (
     Service,
     ensure_database,
@@ -101,6 +102,32 @@ class _Webhooks(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+class _NotStripe(BaseHTTPRequestHandler):
+    """Another HTTP server on localstripe's port, answering as Temporal's HTTP API did."""
+
+    def do_GET(self) -> None:
+        self.send_response(405)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_localstripe_on_a_port_another_server_took_fails_to_start(tmp_path: Path) -> None:
+    """Seen in the chaos run: the dev server took localstripe's port as it started, the old
+    probe (any HTTP answer) passed, and every Stripe call got Temporal's 405."""
+    other = HTTPServer(("127.0.0.1", 0), _NotStripe)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ServiceError, match="localstripe"):
+            start_localstripe(
+                port=other.server_port, log_file=tmp_path / "localstripe.log", timeout=15
+            )
+    finally:
+        other.shutdown()
+        other.server_close()
 
 
 async def test_localstripe_serves_the_stripe_sdk_and_delivers_signed_webhooks(
