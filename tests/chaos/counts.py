@@ -13,7 +13,8 @@ counts, so a failure says where to look.
   received returns (so each unit is counted once); what an order reserved is committed,
   released or still held.
 - `stuck`: an order workflow still running that waits on nothing: no timer, no activity,
-  no workflow task, nor (while it authorizes) its payment; or one whose workflow task keeps
+  no workflow task, nor its payment (while it authorizes, or once it is over and waits
+  for the payment process to end); or one whose workflow task keeps
   failing, or that failed or was terminated.
 - `duplicate_emails`: a second message for the same (order, event, occurrence) that a kill
   does not explain. The one resend activities/delivery_claims.py allows, after the
@@ -49,6 +50,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from activities.messages import WEBHOOK_EVENTS
 from devstack.mailbox import read_mailbox, stored_mail
 from domain.events import DomainEvent
+from domain.lifecycle import OrderStatus
 from tests.chaos.shop import Order, Script
 from workflows.names import order_workflow_id
 from workflows.webhook_contracts import event_id
@@ -262,12 +264,19 @@ async def stuck(temporal: str, orders: dict[str, Order | None]) -> int:
             if task is not None and task.attempt > 1:
                 why = f"its workflow task failed {task.attempt - 1} times"
             elif task is None and not raw.pending_activities and not await _timers(handle):
-                if status != "accepted" or not raw.pending_children:
+                if not (raw.pending_children and _waits_on_payment(status)):
                     why = "its workflow waits on nothing"
         if why is not None:
             say(f"order {order_id} ({status}): {why}")
             found += 1
     return found
+
+
+def _waits_on_payment(status: str | None) -> bool:
+    """Whether an order waits on its payment child: while it authorizes, and once it is
+    over, until the payment process has ended (workflows/order.py, `_end_payment`)."""
+    over = {str(final) for final in OrderStatus if final.is_final}
+    return status == OrderStatus.ACCEPTED or status in over
 
 
 async def _timers(handle: WorkflowHandle[Any, Any]) -> int:
