@@ -4,7 +4,9 @@ Temporal stores every payload in the history and moves it several times between 
 services; measured on the dev server, each KiB an order's payloads carry costs it about
 2.5 ms of CPU per order (docs/performance.md, "What the engine's extra cost is made of").
 A request such as `NotificationRequest` mostly carries defaults (no single channel, no
-recipient, the default delivery policy), so its JSON names only what differs.
+recipient, the default delivery policy), so its JSON names only what differs. (pydantic's
+`exclude_defaults` does the same, but Temporal's converter serialises with no options, so
+the model leaves them out itself.)
 
 Reading such a payload fills each missing field with its default, so **a default of a
 compact model never changes**: payloads in flight omit it, and a changed default would

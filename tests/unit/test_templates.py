@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtplib.email import flatten_message
 
 from activities.messages import EVENTS, Messages
 from activities.notification_ports import DeliveryKey, OrderSummary
 from activities.records import LineRecord, ReturnRecord, ShipmentRecord, UnitsRecord
 from domain.events import OrderShipped, OrderUpdated, ReturnRequested
+from tests.unit.test_mime import received
 
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
 MESSAGES = Messages()
@@ -76,13 +75,6 @@ def email(event: str, order: OrderSummary, occurrence: int = 1) -> tuple[str, st
     key = DeliveryKey(order_id=order.id, event=event, channel="email", occurrence=occurrence)
     message = received(MESSAGES.email(key, order, "shop@example.com", order.email))
     return str(message["Subject"]), *bodies(message)
-
-
-def received(message: Message) -> EmailMessage:
-    """The message as its receiver reads it: flattened as the mailer sends it, parsed back."""
-    parsed = message_from_bytes(flatten_message(message), policy=policy.default)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
 
 
 def bodies(message: EmailMessage) -> tuple[str, str]:
