@@ -45,7 +45,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.messages import EVENTS
 from activities.mime import UnsafeHeader
-from activities.notification_ports import DeliveryKey, DeliveryStore, SmsRejected, UnknownOrder
+from activities.notification_ports import (
+    DeliveryKey,
+    DeliveryStore,
+    EmailRejected,
+    SmsRejected,
+    UnknownOrder,
+)
 
 LEASE_MARGIN = timedelta(seconds=5)
 """Beyond the start-to-close timeout: room for the cancelled attempt to unwind."""
@@ -140,6 +146,8 @@ async def claimed(
             converted = permanent(f"order {error} not found", "OrderNotFound")
         elif isinstance(error, SmsRejected):
             converted = permanent(str(error), "SmsRejected")
+        elif isinstance(error, EmailRejected):
+            converted = permanent(str(error), "EmailRejected")
         elif isinstance(error, UnsafeHeader):  # the same text on every attempt
             converted = permanent(str(error), "UnsafeHeader")
         if attempt.recorded is None:  # never accepted: free the delivery for the retry

@@ -70,6 +70,12 @@ class SmsRejected(Exception):
     """The SMS provider refused the message for good (4xx other than 408 and 429)."""
 
 
+class EmailRejected(Exception):
+    """The mailer cannot send the message at all, on any attempt: an address that cannot go
+    on the SMTP command line (whitespace, a quote or an angle bracket outside a quoted local
+    part), found before anything is sent."""
+
+
 class DeliveryStore(Protocol):
     """Delivery claims and outcomes, and the order and customer a message is about."""
 
@@ -96,7 +102,9 @@ class MailSender(Protocol):
     @property
     def sender(self) -> str: ...
 
-    async def send(self, message: Message, accepted: Callable[[], Awaitable[None]]) -> None: ...
+    async def send(self, message: Message, accepted: Callable[[], Awaitable[None]]) -> None:
+        """Raises `EmailRejected` for a message no retry can send."""
+        ...
 
 
 class SmsSender(Protocol):

@@ -19,6 +19,7 @@ from email.message import Message
 
 import aiosmtplib
 
+from activities.notification_ports import EmailRejected
 from adapters.settings import Settings
 
 QUIT_TIMEOUT = 5.0
@@ -41,7 +42,11 @@ class _Session:
 
 
 class Mailer:
-    """Sends one prepared message; raises on any SMTP failure so the caller can retry."""
+    """Sends one prepared message; raises on any SMTP failure so the caller can retry, and
+    `EmailRejected` for a message that no retry can send.
+
+    Implements activities.notification_ports.MailSender.
+    """
 
     def __init__(self, settings: Settings, *, reuse_within: float = REUSE_WITHIN) -> None:
         self._settings = settings
@@ -64,7 +69,13 @@ class Mailer:
         """
         session = await self._session()
         try:
-            await session.smtp.send_message(message)
+            try:
+                await session.smtp.send_message(message)
+            except ValueError:  # aiosmtplib's check of the addresses, the same every time
+                raise EmailRejected(
+                    "an address of the message cannot be sent over SMTP (whitespace, a quote "
+                    "or an angle bracket in it)"
+                ) from None
             session.sent += 1
             await accepted()
         except BaseException:

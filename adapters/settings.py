@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.secret_policy import refuse_insecure
 from domain.policy import DEFAULTS
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NOT_IN_ADDRESS = re.compile(r'[\s<>"]')
+"""What the SMTP command line cannot carry in an address, outside a quoted local part."""
+_QUOTED_LOCAL_PART = re.compile(r'^"(?:[^"\\\r\n]|\\.)*"')
+
+
+def _mail_address(value: str) -> str:
+    """An address to send from or to, bare or as `Name <address>`: refused when the worker
+    starts, not on every email, when no SMTP server could take it."""
+    address = parseaddr(value)[1]
+    unquoted = _QUOTED_LOCAL_PART.sub("", address, count=1)
+    if _CONTROL.search(value) or "@" not in address or _NOT_IN_ADDRESS.search(unquoted):
+        raise ValueError(f"{value!r} is not an email address an SMTP server accepts")
+    return value
+
+
+MailAddress = Annotated[str, AfterValidator(_mail_address)]
 
 
 class Settings(BaseSettings):
@@ -68,7 +88,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
-    mail_from: str = "Commerce Engine <orders@example.com>"
+    mail_from: MailAddress = "Commerce Engine <orders@example.com>"
 
     # SMS and merchant webhooks (docs/orders.md, "Notifications"); empty URL: the channel is off
     sms_provider_url: str = ""
@@ -96,7 +116,7 @@ class Settings(BaseSettings):
     """RS256: the PEM (or the path of a PEM file) that signs tokens."""
     jwt_public_key: str | None = None
     """RS256: the PEM (or the path of a PEM file) that verifies tokens."""
-    operator_email: str = "operator@example.com"
+    operator_email: MailAddress = "operator@example.com"
     operator_password: SecretStr | None = None
     """At least 12 characters; unset, the local stack generates and prints one."""
 

@@ -8,12 +8,14 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.mime.text import MIMEText
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from activities.notification_ports import EmailRejected
 from adapters.mailer import IDLE_SESSIONS, Mailer
 from adapters.settings import Settings
 from devstack.process import free_port
@@ -159,3 +161,27 @@ async def test_a_session_the_server_closed_is_replaced_without_a_failure() -> No
         controller.stop()
 
     assert len(set(handler.sessions)) == 2
+
+
+@pytest.mark.parametrize("to", ["grace hopper@example.com", "Grace <grace hopper@example.com>"])
+async def test_an_address_smtp_cannot_carry_is_rejected_for_good_and_nothing_is_sent(
+    relay: tuple[Relay, int], to: str
+) -> None:
+    """Refused before the message goes out, as `EmailRejected` (no retry can send it), not
+    as the plain ValueError aiosmtplib raises, which the delivery retried for its window."""
+    handler, port = relay
+    sender = mailer(port)
+    accepted: list[str] = []
+
+    async def record() -> None:
+        accepted.append(to)
+
+    mail = MIMEText("hello")  # keeps the header as given, as the engine's messages do
+    mail["From"], mail["To"], mail["Subject"] = "shop@example.com", to, "#1"
+
+    with pytest.raises(EmailRejected, match="cannot be sent over SMTP"):
+        await sender.send(mail, record)
+    await sender.send(message(2), nothing)
+
+    assert accepted == []
+    assert len(handler.sessions) == 1, "only the second message went out"

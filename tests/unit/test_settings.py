@@ -29,3 +29,32 @@ def test_env_example_values_are_valid_settings(monkeypatch: pytest.MonkeyPatch) 
 
     assert settings.fulfillment_timeout.days == 6
     assert settings.mail_from == "Commerce Engine <orders@example.com>"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["Commerce Engine <orders@example.com>", "ops@corp.local", '"night shift"@example.com'],
+)
+def test_a_mail_address_smtp_can_carry_is_taken(address: str) -> None:
+    settings = Settings(_env_file=None, mail_from=address, operator_email=address)  # type: ignore[call-arg]
+
+    assert settings.mail_from == settings.operator_email == address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "orders",
+        "",
+        "order desk@example.com",
+        "Shop <orders@example.com>\r\nBcc: all@example.com",
+        "orders@example.com\x00",
+        "Shop\t<orders@example.com>",
+    ],
+)
+@pytest.mark.parametrize("field", ["mail_from", "operator_email"])
+def test_a_mail_address_smtp_cannot_carry_stops_the_settings(address: str, field: str) -> None:
+    """Refused when a process starts: otherwise every email (or every disabled endpoint's
+    announcement) would fail or retry with it."""
+    with pytest.raises(ValueError, match="not an email address an SMTP server accepts"):
+        Settings(_env_file=None, **{field: address})  # type: ignore[call-arg]
