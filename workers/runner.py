@@ -56,6 +56,7 @@ class WorkerOptions(TypedDict):
     max_concurrent_workflow_tasks: int
     max_cached_workflows: int
     workflow_task_poller_behavior: PollerBehavior
+    nonsticky_to_sticky_poll_ratio: float
     activity_task_poller_behavior: PollerBehavior
     build_id: str | None
     deployment_config: WorkerDeploymentConfig | None
@@ -64,9 +65,9 @@ class WorkerOptions(TypedDict):
 
 
 def worker_options(settings: Settings, queue: str) -> WorkerOptions:
-    """Concurrency, pollers, sticky cache size, version, shutdown grace, rate limit and the
-    attention interceptor (a step that keeps failing is flagged, workers/attention.py) for
-    `queue`'s worker.
+    """Concurrency, pollers (and their split between new and cached workflows), sticky
+    cache size, version, shutdown grace, rate limit and the attention interceptor (a step
+    that keeps failing is flagged, workers/attention.py) for `queue`'s worker.
 
     The version: with versioning on, the worker polls as a version of the worker deployment
     (workers/versioning.py); off, it only names its build, as before versioning.
@@ -85,6 +86,7 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_task_poller_behavior=pollers,
+        nonsticky_to_sticky_poll_ratio=settings.worker_nonsticky_poll_ratio,
         activity_task_poller_behavior=pollers,
         build_id=None if version else build_id(settings),
         deployment_config=version,
