@@ -190,12 +190,15 @@ class Settings(BaseSettings):
     worker_max_concurrent_workflow_tasks: int = 100
     worker_max_pollers: int = 5
     """Upper bound of the autoscaling pollers, for workflow and activity tasks alike."""
-    worker_nonsticky_poll_ratio: float = Field(default=0.8, gt=0, le=1)
+    orders_nonsticky_poll_ratio: float = Field(default=0.6, gt=0, le=1)
     """Share of a worker's workflow task pollers that poll the queue itself, where every new
-    workflow's first task waits (a new order, every notification); the rest poll the
-    worker's own sticky queue, for workflows it has cached. The SDK's 0.2 left one poller
-    of five for new orders, and under load a `POST /v1/orders` waited for it
-    (docs/performance.md, "New orders wait for a poller")."""
+    workflow's first task waits (a new order); the rest poll the worker's own sticky queue,
+    for the workflows it has cached (an order's commands, reports and timers). The SDK's 0.2
+    left one poller of five for new orders, and under load a `POST /v1/orders` waited for
+    it (docs/performance.md, "New workflows wait for a poller")."""
+    payments_nonsticky_poll_ratio: float = Field(default=0.6, gt=0, le=1)
+    notifications_nonsticky_poll_ratio: float = Field(default=0.8, gt=0, le=1)
+    """Higher: nearly every notification runs in its first workflow task."""
     worker_max_cached_workflows: int = Field(default=500, ge=0)
     """Workflows each worker process keeps in memory between tasks (the sticky cache, 0.3 to
     0.4 MiB per open order on the orders queue); fewer bound its memory, at the price of

@@ -77,6 +77,7 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
     of that queue eagerly (in the workflow task's answer), each goes through matching.
     """
     activities: int = getattr(settings, f"{queue}_max_concurrent_activities")
+    nonsticky: float = getattr(settings, f"{queue}_nonsticky_poll_ratio")
     pollers = PollerBehaviorSimpleMaximum(maximum=max(2, settings.worker_max_pollers))
     version = deployment_config(settings, queue)
     return WorkerOptions(
@@ -86,7 +87,7 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_task_poller_behavior=pollers,
-        nonsticky_to_sticky_poll_ratio=settings.worker_nonsticky_poll_ratio,
+        nonsticky_to_sticky_poll_ratio=nonsticky,
         activity_task_poller_behavior=pollers,
         build_id=None if version else build_id(settings),
         deployment_config=version,
