@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import timedelta
-from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from aiosmtplib.email import parse_address
 from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from activities.mime import checked
 from adapters.secret_policy import refuse_insecure
 from domain.policy import DEFAULTS
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NOT_IN_ADDRESS = re.compile(r'[\s<>"]')
-"""What the SMTP command line cannot carry in an address, outside a quoted local part."""
-_QUOTED_LOCAL_PART = re.compile(r'^"(?:[^"\\\r\n]|\\.)*"')
-
 
 def _mail_address(value: str) -> str:
-    """An address to send from or to, bare or as `Name <address>`: refused when the worker
-    starts, not on every email, when no SMTP server could take it."""
-    address = parseaddr(value)[1]
-    unquoted = _QUOTED_LOCAL_PART.sub("", address, count=1)
-    if _CONTROL.search(value) or "@" not in address or _NOT_IN_ADDRESS.search(unquoted):
+    """An address to send from or to, bare or as `Name <address>`: refused when a process
+    starts, not on every email, when the message's header (`activities/mime.py`) or the SMTP
+    command line (aiosmtplib's own check, the one the mailer meets) could not carry it."""
+    try:
+        checked("From", value)
+        address = parse_address(value)
+    except ValueError:
+        address = ""
+    if "@" not in address:
         raise ValueError(f"{value!r} is not an email address an SMTP server accepts")
     return value
 
