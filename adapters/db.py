@@ -71,3 +71,11 @@ def data_refusal(error: exc.DBAPIError, *, constraints: bool = False) -> str | N
     if refused is None or not (sqlstate[:2] == "22" or (constraints and sqlstate[:2] == "23")):
         return None
     return f"{type(refused.__cause__ or refused).__name__} (SQLSTATE {sqlstate})"
+
+
+def unreachable(error: BaseException) -> bool:
+    """The database did not answer (refused, reset, gone): the same work may succeed later.
+    A statement's own failure on a live connection is not that."""
+    if isinstance(error, exc.DBAPIError):
+        return bool(error.connection_invalidated)
+    return isinstance(error, OSError)

@@ -8,22 +8,27 @@ one signing beside the new for `ROTATION_OVERLAP`, so receivers can switch witho
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.db import autocommit
+from adapters.db import autocommit, unreachable
 from adapters.settings import Settings
 from adapters.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from workflows.webhook_contracts import SEEDED_ENDPOINT_ID, new_endpoint_id
 
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long the previous secret still signs after a rotation."""
+SEED_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
+"""Seconds between attempts to seed while the database does not answer; the last repeats."""
 
 DELETE_TRIES = 3
 DEADLOCK = "40P01"
@@ -31,6 +36,8 @@ DEADLOCK = "40P01"
 
 SEEDED_DESCRIPTION = "MERCHANT_WEBHOOK_URL"
 """The description of the endpoint the environment seeds: where its URL comes from."""
+
+log = structlog.get_logger()
 
 Position = tuple[datetime, str]
 """A keyset position: the (created_at, id) of the last row of the page before."""
@@ -281,3 +288,49 @@ async def _with_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
     )
     for attempt in (await conn.execute(query)).mappings():
         by_id[attempt["delivery_id"]].append(dict(attempt))
+
+
+class Seeding:
+    """MERCHANT_WEBHOOK_URL's endpoint, seeded as an API process starts.
+
+    The API starts without its database (it answers 503 until the database is back), so a
+    seed the database does not answer is made in the background as soon as it does, instead
+    of failing the start. A configuration error (the URL without its secret) or a statement
+    the database refuses still fails the start, where the operator sees it."""
+
+    def __init__(self, retrying: asyncio.Task[None] | None = None) -> None:
+        self.retrying = retrying
+
+    @classmethod
+    async def start(cls, store: EndpointStore, settings: Settings) -> Seeding:
+        try:
+            await store.seed_configured(settings)
+        except (OSError, DBAPIError) as error:
+            if not unreachable(error):
+                raise
+            log.warning("webhook_endpoint_seed_deferred", error=type(error).__name__)
+            loop = asyncio.get_running_loop()
+            return cls(loop.create_task(_seed_when_answered(store, settings)))
+        return cls()
+
+    async def stop(self) -> None:
+        if self.retrying is not None and not self.retrying.done():
+            self.retrying.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.retrying
+
+
+async def _seed_when_answered(store: EndpointStore, settings: Settings) -> None:
+    attempt = 0
+    while True:
+        await asyncio.sleep(SEED_RETRY_DELAYS[min(attempt, len(SEED_RETRY_DELAYS) - 1)])
+        attempt += 1
+        try:
+            await store.seed_configured(settings)
+        except (OSError, DBAPIError) as error:
+            if unreachable(error):
+                continue
+            log.exception("webhook_endpoint_seed_failed")
+            return
+        log.info("webhook_endpoint_seeded", attempts=attempt + 1)
+        return

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.db import unreachable
 from domain.errors import (
     DomainError,
     IdempotencyKeyReused,
@@ -213,7 +214,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RPCError)
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+        if isinstance(exc, (OSError, DBAPIError)) and not unreachable(exc):
             return await _unexpected(request, exc)  # a statement's own error: ours to fix
         if isinstance(exc, RPCError) and exc.status not in _TEMPORAL_ABSENT:
             return await _unexpected(request, exc)  # Temporal answered: a refusal to fix

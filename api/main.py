@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -20,7 +20,7 @@ from adapters.status_waits import StatusWaits
 from adapters.stripe_events import StripeEventStore
 from adapters.temporal import connect
 from adapters.user_store import UserStore
-from adapters.webhook_endpoints import EndpointStore
+from adapters.webhook_endpoints import EndpointStore, Seeding
 from api import errors, middleware, observability, openapi, security
 from api.deps import Services
 from api.order_client import OrderClient
@@ -47,35 +47,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # one pool for every store; routes reach the database only through them (it is on
-        # the app's state for whoever watches its statements, as the metrics test does)
-        engine = app.state.engine = create_engine(settings)
-        temporal = await connect(settings)
-        orders = OrderStore(engine)
-        status_waits = StatusWaits(settings.database_url)
-        await status_waits.start()
-        endpoints = EndpointStore(engine)
-        await endpoints.seed_configured(settings)  # MERCHANT_WEBHOOK_URL's endpoint
-        app.state.services = Services(
-            settings=settings,
-            temporal=temporal,
-            users=UserStore(engine),
-            catalogue=Catalogue(engine),
-            orders=orders,
-            status_waits=status_waits,
-            order_export=OrderExport(engine),
-            order_client=OrderClient(temporal, orders, settings),
-            idempotency_keys=IdempotencyStore(engine),
-            notifications=NotificationStore(engine),
-            stripe_events=StripeEventStore(engine),
-            reconciliation=ReconciliationStore(engine),
-            operations=OperationsStore(engine),
-            webhook_endpoints=endpoints,
-            limits=RateLimits(settings),
-        )
-        yield
-        await status_waits.stop()
-        await engine.dispose()
+        # whatever was opened is closed, in reverse, however the app ends: a start that fails
+        # half way or a server that stops with an exception leaves no listener or pool behind
+        async with AsyncExitStack() as opened:
+            # one pool for every store; routes reach the database only through them (it is
+            # on the app's state for whoever watches its statements, as the metrics test does)
+            engine = app.state.engine = create_engine(settings)
+            opened.push_async_callback(engine.dispose)
+            temporal = await connect(settings)
+            orders = OrderStore(engine)
+            status_waits = StatusWaits(settings.database_url)
+            await status_waits.start()
+            opened.push_async_callback(status_waits.stop)
+            endpoints = EndpointStore(engine)
+            seeding = await Seeding.start(endpoints, settings)  # MERCHANT_WEBHOOK_URL's endpoint
+            opened.push_async_callback(seeding.stop)
+            app.state.services = Services(
+                settings=settings,
+                temporal=temporal,
+                users=UserStore(engine),
+                catalogue=Catalogue(engine),
+                orders=orders,
+                status_waits=status_waits,
+                order_export=OrderExport(engine),
+                order_client=OrderClient(temporal, orders, settings),
+                idempotency_keys=IdempotencyStore(engine),
+                notifications=NotificationStore(engine),
+                stripe_events=StripeEventStore(engine),
+                reconciliation=ReconciliationStore(engine),
+                operations=OperationsStore(engine),
+                webhook_endpoints=endpoints,
+                limits=RateLimits(settings),
+            )
+            yield
 
     app = FastAPI(
         title="Commerce Engine API",

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -159,9 +160,16 @@ async def state(engine: AsyncEngine) -> tuple[list[dict[str, Any]], list[dict[st
 
 
 async def stored(engine: AsyncEngine, endpoint_id: str) -> dict[str, Any]:
+    row = await stored_or_none(engine, endpoint_id)
+    assert row is not None, endpoint_id
+    return row
+
+
+async def stored_or_none(engine: AsyncEngine, endpoint_id: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         query = select(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
-        return dict((await conn.execute(query)).mappings().one())
+        row = (await conn.execute(query)).mappings().one_or_none()
+        return dict(row) if row is not None else None
 
 
 # --- create, read, list, change, delete, rotate ---------------------------------------------
@@ -901,7 +909,91 @@ async def test_seeding_follows_the_environment_and_keeps_a_rotation_made_through
     assert changed["previous_secret_until"] > datetime.now(UTC) + timedelta(hours=23)
 
 
-async def test_a_seeded_url_without_its_secret_stops_the_api(settings: Settings) -> None:
+def retrying() -> list[str]:
+    """The API's background retries (the seed's, the status listener's) still running."""
+    names = {"_seed_when_answered", "StatusWaits._reconnect"}
+    return [
+        task.get_coro().__qualname__  # type: ignore[union-attr]
+        for task in asyncio.all_tasks()
+        if not task.done() and getattr(task.get_coro(), "__qualname__", "") in names
+    ]
+
+
+def forwarding_to(host: str, port: int) -> Any:
+    """A TCP connection handler that relays bytes to `host:port` and back."""
+
+    async def relay(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except ConnectionError:
+            pass
+        finally:
+            sink.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+        await asyncio.gather(relay(reader, upstream_writer), relay(upstream_reader, writer))
+
+    return handle
+
+
+async def test_the_api_starts_while_its_database_is_away_and_seeds_once_it_answers(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    database = make_url(settings.database_url)
+    away = free_port()  # nothing listens there until the "database" comes back
+    target = f"http://127.0.0.1:9/seeded-late-{uuid.uuid4().hex[:8]}"
+    environment = seeded(settings, target, "whsec_late").model_copy(
+        update={"database_url": database.set(port=away).render_as_string(hide_password=False)}
+    )
+
+    async with app_client(environment) as http:
+        assert_problem(await http.get("/v1/products"), 503, "unavailable")
+        assert "_seed_when_answered" in retrying()
+        back = await asyncio.start_server(
+            forwarding_to(database.host or "127.0.0.1", database.port or 5432), "127.0.0.1", away
+        )
+        try:
+            for _ in range(150):
+                row = await stored_or_none(engine, SEEDED_ENDPOINT_ID)
+                if row is not None and row["url"] == target:
+                    break
+                await asyncio.sleep(0.1)
+            assert row is not None and row["url"] == target
+            assert row["secret"] == "whsec_late"
+            assert (await http.get("/v1/products")).status_code == 200
+        finally:
+            back.close()
+    assert retrying() == []
+
+
+async def test_an_api_stopped_by_an_error_leaves_no_retry_running(settings: Settings) -> None:
+    dead = "postgresql+asyncpg://postgres@127.0.0.1:9/nothing"  # the discard port: refused
+    environment = seeded(settings, REFUSING, "whsec_dead").model_copy(update={"database_url": dead})
+
+    with pytest.raises(RuntimeError, match="the server stops"):
+        async with app_client(environment):
+            assert sorted(retrying()) == ["StatusWaits._reconnect", "_seed_when_answered"]
+            raise RuntimeError("the server stops")
+
+    assert retrying() == []
+
+
+async def listening(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        )
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_a_seeded_url_without_its_secret_stops_the_api_and_closes_what_it_opened(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    before = await listening(engine)
     environment = settings.model_copy(
         update={"merchant_webhook_url": REFUSING, "merchant_webhook_secret": None}
     )
@@ -909,3 +1001,9 @@ async def test_a_seeded_url_without_its_secret_stops_the_api(settings: Settings)
     with pytest.raises(ValueError, match="MERCHANT_WEBHOOK_SECRET"):
         async with app_client(environment):
             pass
+
+    for _ in range(50):  # the server sees a closed connection go shortly after
+        if await listening(engine) == before:
+            break
+        await asyncio.sleep(0.1)
+    assert await listening(engine) == before
