@@ -129,6 +129,17 @@ class Mailer:
         self._idle.remove(session)
         self._quit_later(session)
 
+    async def close(self) -> None:
+        """Quit every kept session and wait for the quits under way (bounded by
+        `QUIT_TIMEOUT`): a worker that stops leaves the relay no half-open session."""
+        idle, self._idle = self._idle, []
+        for session in idle:
+            if session.expiry is not None:
+                session.expiry.cancel()
+            self._quit_later(session)
+        if self._quitting:
+            await asyncio.gather(*self._quitting, return_exceptions=True)
+
     def _quit_later(self, session: _Session) -> None:
         task = asyncio.ensure_future(_quit(session.smtp))
         self._quitting.add(task)  # a reference, so the task is not collected half-way

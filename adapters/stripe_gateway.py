@@ -67,12 +67,17 @@ class StripeGateway:
     """Creates, captures, voids and refunds PaymentIntents; every write is idempotent."""
 
     def __init__(self, settings: Settings, http_client: stripe.HTTPClient | None = None) -> None:
+        self._http = http_client or stripe.HTTPXClient()
         self._client = stripe.StripeClient(
             settings.stripe_api_key.get_secret_value(),
             base_addresses={"api": settings.stripe_api_base},
             max_network_retries=settings.stripe_max_network_retries,
-            http_client=http_client or stripe.HTTPXClient(),
+            http_client=self._http,
         )
+
+    async def close(self) -> None:
+        """Close the HTTP connections kept to Stripe."""
+        await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def authorize(
         self,

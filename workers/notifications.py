@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from activities.channels import ChannelChoice, notification_activities
 from activities.notifications import NotificationActivities
@@ -21,7 +20,7 @@ from adapters.notification_store import NotificationStore
 from adapters.settings import Settings
 from adapters.sms import SmsGateway
 from adapters.webhook_deliveries import WebhookDeliveries
-from workers.runner import main, worker_options
+from workers.runner import OwningWorker, main, worker_options
 from workers.versioning import make_current_if_none
 from workflows.names import NOTIFICATIONS_QUEUE
 from workflows.notification import NotificationWorkflow
@@ -37,7 +36,7 @@ async def build(
     *,
     task_queue: str = NOTIFICATIONS_QUEUE,
     identity: str | None = None,
-) -> Worker:
+) -> OwningWorker:
     """Any number of copies may poll the queue: each delivery is claimed in PostgreSQL."""
     engine = create_engine(settings)
     http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
@@ -57,8 +56,9 @@ async def build(
     )
     choice = ChannelChoice(store, deliveries, settings)
     await make_current_if_none(client, settings)
-    return Worker(
+    return OwningWorker(
         client,
+        closing=[engine.dispose, http.aclose, mailer.close],
         task_queue=task_queue,
         identity=identity,
         workflows=[NotificationWorkflow, WebhookDeliveryWorkflow],

@@ -13,7 +13,6 @@ from temporalio.client import (
     ScheduleIntervalSpec,
     ScheduleSpec,
 )
-from temporalio.worker import Worker
 
 from activities.channels import ChannelChoice
 from activities.maintenance import CleanupInput, MaintenanceActivities
@@ -26,7 +25,7 @@ from adapters.notification_store import NotificationStore
 from adapters.order_store import OrderStore
 from adapters.settings import Settings
 from adapters.webhook_deliveries import WebhookDeliveries
-from workers.runner import main, worker_options
+from workers.runner import OwningWorker, main, worker_options
 from workers.versioning import make_current_if_none
 from workflows.maintenance import SCHEDULE_ID, IdempotencyCleanupWorkflow
 from workflows.names import ORDERS_QUEUE
@@ -51,15 +50,16 @@ async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
         pass
 
 
-async def build(client: Client, settings: Settings) -> Worker:
+async def build(client: Client, settings: Settings) -> OwningWorker:
     engine = create_engine(settings)
     choice = ChannelChoice(NotificationStore(engine), WebhookDeliveries(engine), settings)
     acts = OrderActivities(InventoryStore(engine), OrderStore(engine), choice.chosen)
     maintenance = MaintenanceActivities(IdempotencyStore(engine), settings.idempotency_key_ttl)
     await ensure_cleanup_schedule(client, settings)
     await make_current_if_none(client, settings)
-    return Worker(
+    return OwningWorker(
         client,
+        closing=[engine.dispose],
         task_queue=ORDERS_QUEUE,
         workflows=[OrderWorkflow, IdempotencyCleanupWorkflow],
         activities=[

@@ -14,7 +14,6 @@ from temporalio.client import (
     ScheduleIntervalSpec,
     ScheduleSpec,
 )
-from temporalio.worker import Worker
 
 from activities.payments import PaymentActivities
 from activities.reconciliation import ReconcileInput, ReconciliationActivities
@@ -24,7 +23,7 @@ from adapters.settings import Settings
 from adapters.stripe_gateway import StripeGateway
 from domain.payments import PaymentGateway
 from domain.reconciliation import ReconciliationLedger
-from workers.runner import main, worker_options
+from workers.runner import OwningWorker, main, worker_options
 from workers.versioning import make_current_if_none
 from workflows.names import PAYMENTS_QUEUE
 from workflows.payment import PaymentWorkflow
@@ -48,15 +47,17 @@ async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> 
         pass
 
 
-async def build(client: Client, settings: Settings) -> Worker:
-    gateway: PaymentGateway = StripeGateway(settings)
-    ledger: ReconciliationLedger = ReconciliationStore(create_engine(settings))
+async def build(client: Client, settings: Settings) -> OwningWorker:
+    stripe_api, engine = StripeGateway(settings), create_engine(settings)
+    gateway: PaymentGateway = stripe_api
+    ledger: ReconciliationLedger = ReconciliationStore(engine)
     acts = PaymentActivities(gateway)
     reconciliation = ReconciliationActivities(gateway, ledger)
     await ensure_reconciliation_schedule(client, settings)
     await make_current_if_none(client, settings)
-    return Worker(
+    return OwningWorker(
         client,
+        closing=[engine.dispose, stripe_api.close],
         task_queue=PAYMENTS_QUEUE,
         workflows=[PaymentWorkflow, ReconciliationWorkflow],
         activities=[

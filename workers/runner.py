@@ -45,6 +45,7 @@ from workflows.names import PAYMENTS_QUEUE
 log = structlog.get_logger()
 
 WorkerFactory = Callable[[Client, Settings], Awaitable[Worker]]
+Closer = Callable[[], Awaitable[object]]
 
 
 class WorkerOptions(TypedDict):
@@ -96,6 +97,37 @@ def worker_options(settings: Settings, queue: str) -> WorkerOptions:
         ),
         interceptors=[AttentionInterceptor(settings.attention_after_failures)],
     )
+
+
+class OwningWorker(Worker):
+    """A `Worker` that owns what its activities hold open (database pools, SMTP sessions,
+    HTTP clients) and closes it, in reverse order, once the worker has shut down: after its
+    last activity has ended, never under one. A close that fails is logged; the others still
+    run."""
+
+    def __init__(self, client: Client, *, closing: Sequence[Closer] = (), **options: Any) -> None:
+        super().__init__(client, **options)
+        self._closing = list(closing)
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            await super().__aexit__(*exc_info)
+        finally:
+            await self.close_owned()
+
+    async def close_owned(self) -> None:
+        closing, self._closing = self._closing, []
+        await close_all(closing)
+
+
+async def close_all(closing: Sequence[Closer]) -> None:
+    """Run every close, last opened first; a close that fails is logged, and the ones after
+    it still run."""
+    for close in reversed(closing):
+        try:
+            await close()
+        except Exception as error:
+            log.warning("worker_resource_not_closed", resource=repr(close), error=repr(error)[:200])
 
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"

@@ -97,6 +97,20 @@ async def test_messages_one_after_another_share_a_session(relay: tuple[Relay, in
     assert handler.quits == 0, "kept for the next message"
 
 
+async def test_closing_quits_every_kept_session_at_once(relay: tuple[Relay, int]) -> None:
+    handler, port = relay
+    handler.pause = 0.2
+    sender = mailer(port)  # sessions kept for REUSE_WITHIN, 5 s
+    await asyncio.gather(*(sender.send(message(n), nothing) for n in range(3)))
+    assert handler.quits == 0
+
+    await sender.close()
+
+    assert handler.quits == 3, "quit before close returned, not after the idle time"
+    await sender.send(message(4), nothing)  # a closed mailer still sends: a new session
+    assert len(set(handler.sessions)) == 4
+
+
 async def test_an_idle_session_is_quit_and_the_next_message_opens_another(
     relay: tuple[Relay, int],
 ) -> None:

@@ -53,6 +53,7 @@ from tests.integration.helpers import (
     order_body,
     wait_for_status,
 )
+from tests.integration.test_mailer import Relay
 from workers import notifications as notifications_worker
 from workflows.notification import NotificationWorkflow, event_notification_id, notification_id
 from workflows.webhook_contracts import event_id
@@ -425,6 +426,26 @@ async def test_a_relay_whose_quit_hangs_does_not_hold_the_send(
     assert len(read_mailbox(mail_dir)) == 1
     state = await row(engine, order_id, "order_confirmed", "email")
     assert state["status"] == "sent" and state["attempts"] == 1
+
+
+async def test_a_worker_that_stops_quits_its_smtp_sessions_at_once(
+    temporal: Client, settings: Settings, engine: AsyncEngine
+) -> None:
+    """A kept session (idle for up to 5 s) is quit when the worker stops, not left open."""
+    order_id = await place_order(engine)
+    relay, port = Relay(), free_port()
+    controller = Controller(relay, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        async with notification_workers(temporal, settings, smtp_port=port) as queue:
+            result = await deliver(temporal, queue, order_id, "order_confirmed")
+            kept = relay.quits
+        stopped = relay.quits
+    finally:
+        await asyncio.to_thread(controller.stop)
+
+    assert result.status == "sent"
+    assert (kept, stopped) == (0, 1)
 
 
 async def test_two_workers_share_the_deliveries_without_duplicates(
