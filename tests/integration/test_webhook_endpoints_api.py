@@ -22,7 +22,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -919,8 +919,9 @@ def retrying() -> list[str]:
     ]
 
 
-def forwarding_to(host: str, port: int) -> Any:
-    """A TCP connection handler that relays bytes to `host:port` and back."""
+def forwarding_to(database: URL) -> Any:
+    """A TCP connection handler that relays bytes to `database`'s server and back (over its
+    unix socket when the URL names one, as the embedded PostgreSQL's does)."""
 
     async def relay(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
@@ -933,8 +934,12 @@ def forwarding_to(host: str, port: int) -> Any:
             sink.close()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        await asyncio.gather(relay(reader, upstream_writer), relay(upstream_reader, writer))
+        port = database.port or 5432
+        if folder := database.query.get("host"):
+            upstream = await asyncio.open_unix_connection(f"{folder}/.s.PGSQL.{port}")
+        else:
+            upstream = await asyncio.open_connection(database.host or "127.0.0.1", port)
+        await asyncio.gather(relay(reader, upstream[1]), relay(upstream[0], writer))
 
     return handle
 
@@ -944,17 +949,16 @@ async def test_the_api_starts_while_its_database_is_away_and_seeds_once_it_answe
 ) -> None:
     database = make_url(settings.database_url)
     away = free_port()  # nothing listens there until the "database" comes back
+    through = database.set(host="127.0.0.1", port=away).difference_update_query(["host"])
     target = f"http://127.0.0.1:9/seeded-late-{uuid.uuid4().hex[:8]}"
     environment = seeded(settings, target, "whsec_late").model_copy(
-        update={"database_url": database.set(port=away).render_as_string(hide_password=False)}
+        update={"database_url": through.render_as_string(hide_password=False)}
     )
 
     async with app_client(environment) as http:
         assert_problem(await http.get("/v1/products"), 503, "unavailable")
         assert "_seed_when_answered" in retrying()
-        back = await asyncio.start_server(
-            forwarding_to(database.host or "127.0.0.1", database.port or 5432), "127.0.0.1", away
-        )
+        back = await asyncio.start_server(forwarding_to(database), "127.0.0.1", away)
         try:
             for _ in range(150):
                 row = await stored_or_none(engine, SEEDED_ENDPOINT_ID)
