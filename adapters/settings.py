@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     idempotency_key_ttl: timedelta = timedelta(hours=24)
     """`Idempotency-Key`s older than this are deleted by a Temporal Schedule."""
     idempotency_cleanup_interval: timedelta = timedelta(hours=1)
+    webhook_delivery_retention: timedelta = Field(default=timedelta(days=30), ge=timedelta(days=7))
+    """Finished merchant webhook deliveries (sent or failed) untouched for this long are
+    deleted, with their attempts, by a daily Temporal Schedule. At least 7 days: a delivery
+    is retried for a day and its log is what an operator reads when a merchant asks."""
     worker_versioning: bool = True
     """Workers run as versions of the Temporal worker deployment `worker_deployment_name`
     (orders finish on the version they started on, docs/architecture.md); off, they poll

@@ -255,6 +255,12 @@ Index(
     webhook_deliveries.c.id.desc(),
 )
 Index("ix_webhook_deliveries_event_id", webhook_deliveries.c.event_id)
+Index(
+    "ix_webhook_deliveries_finished_updated",
+    webhook_deliveries.c.updated_at,
+    postgresql_where=webhook_deliveries.c.status != "pending",
+)
+"""The retention's scan: finished deliveries, oldest first (adapters/webhook_deliveries.py)."""
 
 webhook_attempts = Table(
     "webhook_attempts",

@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     exists,
     func,
     literal,
@@ -232,7 +233,20 @@ ANNOUNCED = (
     .where(_e.id == bindparam("p_endpoint_id"), _e.disabled_notified_at.is_(None))
     .values(disabled_notified_at=func.now())
 )
-
+_FINISHED_BEFORE = and_(
+    _d.status != "pending", _d.updated_at < bindparam("p_cutoff", type_=DateTime(timezone=True))
+)
+EXPIRED = delete(webhook_deliveries).where(
+    _d.id.in_(
+        select(_d.id)
+        .where(_FINISHED_BEFORE)
+        .order_by(_d.updated_at)
+        .limit(bindparam("p_batch", type_=Integer))
+    ),
+    _FINISHED_BEFORE,  # checked again on the row it deletes: a redelivery since is kept
+)
+"""One batch of the retention: finished deliveries untouched since the cutoff, oldest first;
+their attempts go with them (the foreign key cascades)."""
 
 FAILING_REASON = "every delivery failed for"
 """How the reason of an endpoint turned off for failing begins (an operator's differs)."""
@@ -382,6 +396,14 @@ class WebhookDeliveries:
     async def give_up(self, delivery_id: str, series: int, error: str) -> None:
         async with self._single.connect() as conn:
             await conn.execute(GIVE_UP, _p(id=delivery_id, series=series, error=error))
+
+    async def delete_finished_before(self, cutoff: datetime, batch: int) -> int:
+        """Delete at most `batch` finished deliveries (sent or failed) untouched since before
+        `cutoff`, with their attempts; the number deleted. A pending delivery, a redelivery
+        under way included, is never deleted."""
+        async with self._single.connect() as conn:
+            deleted = await conn.execute(EXPIRED, _p(cutoff=cutoff, batch=batch))
+        return int(deleted.rowcount)
 
     async def announced(self, endpoint_id: str) -> None:
         async with self._single.connect() as conn:

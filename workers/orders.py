@@ -1,9 +1,12 @@
 """The `orders` worker: OrderWorkflow plus order and inventory activities (the read-model
 step also starts the notifications, on the channels it chooses for them:
-activities/notification_starts.py), and the hourly cleanup of expired `Idempotency-Key`s.
-Here the activities' ports get their PostgreSQL stores."""
+activities/notification_starts.py), the hourly cleanup of expired `Idempotency-Key`s and
+the daily retention of merchant webhook deliveries. Here the activities' ports get their
+PostgreSQL stores."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from temporalio.client import (
     Client,
@@ -15,7 +18,7 @@ from temporalio.client import (
 )
 
 from activities.channels import ChannelChoice
-from activities.maintenance import CleanupInput, MaintenanceActivities
+from activities.maintenance import CleanupInput, DeliveryRetention, MaintenanceActivities
 from activities.notification_starts import NotificationStarts
 from activities.orders import OrderActivities
 from adapters.db import create_engine
@@ -27,41 +30,60 @@ from adapters.settings import Settings
 from adapters.webhook_deliveries import WebhookDeliveries
 from workers.runner import OwningWorker, main, worker_options
 from workers.versioning import make_current_if_none
-from workflows.maintenance import SCHEDULE_ID, IdempotencyCleanupWorkflow
+from workflows.maintenance import (
+    RETENTION_SCHEDULE_ID,
+    SCHEDULE_ID,
+    IdempotencyCleanupWorkflow,
+    WebhookRetentionWorkflow,
+)
 from workflows.names import ORDERS_QUEUE
 from workflows.order import OrderWorkflow
 
 
 async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
-    """The cleanup Schedule exists once per namespace, whichever worker starts first."""
-    every = settings.idempotency_cleanup_interval
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
+    """The housekeeping Schedules exist once per namespace, whichever worker starts first:
+    idempotency keys every `IDEMPOTENCY_CLEANUP_INTERVAL`, webhook deliveries daily."""
+    actions = [
+        ScheduleActionStartWorkflow(
             IdempotencyCleanupWorkflow.run,
             CleanupInput(),
             id="idempotency-keys-cleanup",
             task_queue=ORDERS_QUEUE,
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-    )
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-        pass
+        ScheduleActionStartWorkflow(
+            WebhookRetentionWorkflow.run,
+            CleanupInput(),
+            id="webhook-deliveries-retention",
+            task_queue=ORDERS_QUEUE,
+        ),
+    ]
+    every = [settings.idempotency_cleanup_interval, timedelta(days=1)]
+    for schedule_id, action, interval in zip(
+        (SCHEDULE_ID, RETENTION_SCHEDULE_ID), actions, every, strict=True
+    ):
+        schedule = Schedule(
+            action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)])
+        )
+        try:
+            await client.create_schedule(schedule_id, schedule)
+        except ScheduleAlreadyRunningError:
+            pass
 
 
 async def build(client: Client, settings: Settings) -> OwningWorker:
     engine = create_engine(settings)
-    choice = ChannelChoice(NotificationStore(engine), WebhookDeliveries(engine), settings)
+    deliveries = WebhookDeliveries(engine)
+    choice = ChannelChoice(NotificationStore(engine), deliveries, settings)
     acts = OrderActivities(InventoryStore(engine), OrderStore(engine), choice.chosen)
     maintenance = MaintenanceActivities(IdempotencyStore(engine), settings.idempotency_key_ttl)
+    retention = DeliveryRetention(deliveries, settings.webhook_delivery_retention)
     await ensure_cleanup_schedule(client, settings)
     await make_current_if_none(client, settings)
     return OwningWorker(
         client,
         closing=[engine.dispose],
         task_queue=ORDERS_QUEUE,
-        workflows=[OrderWorkflow, IdempotencyCleanupWorkflow],
+        workflows=[OrderWorkflow, IdempotencyCleanupWorkflow, WebhookRetentionWorkflow],
         activities=[
             acts.reserve_stock,
             acts.release_stock,
@@ -70,6 +92,7 @@ async def build(client: Client, settings: Settings) -> OwningWorker:
             acts.record_order,
             NotificationStarts(choice.chosen).start,
             maintenance.delete_expired_idempotency_keys,
+            retention.delete_old_webhook_deliveries,
         ],
         **worker_options(settings, ORDERS_QUEUE),
     )

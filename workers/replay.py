@@ -47,7 +47,7 @@ from adapters.order_history import MalformedExport, RecordedRun, order_runs, par
 from adapters.settings import Settings
 from adapters.temporal import connect, data_converter, payload_codec
 from workers.runner import compile_bytecode
-from workflows.maintenance import IdempotencyCleanupWorkflow
+from workflows.maintenance import IdempotencyCleanupWorkflow, WebhookRetentionWorkflow
 from workflows.names import order_workflow_id
 from workflows.notification import NotificationWorkflow
 from workflows.order import OrderWorkflow
@@ -61,6 +61,7 @@ WORKFLOWS: tuple[type, ...] = (
     NotificationWorkflow,
     ReconciliationWorkflow,
     IdempotencyCleanupWorkflow,
+    WebhookRetentionWorkflow,
     WebhookDeliveryWorkflow,
 )
 """Every workflow the workers run (workers/orders.py, payments.py, notifications.py)."""

@@ -60,7 +60,7 @@ from workflows.contracts import (
     RejectReturnCommand,
     ShipCommand,
 )
-from workflows.maintenance import IdempotencyCleanupWorkflow
+from workflows.maintenance import IdempotencyCleanupWorkflow, WebhookRetentionWorkflow
 from workflows.notification import event_notification_id
 from workflows.order import OrderWorkflow
 from workflows.payment import PaymentWorkflow
@@ -327,7 +327,7 @@ SCENARIOS: dict[str, tuple[dict[str, int], dict[str, object], Scenario]] = {
 `reconciliation` is recorded on its own (record_reconciliation)."""
 
 
-ALONE = ("reconciliation", "idempotency_cleanup", "webhook_delivery")
+ALONE = ("reconciliation", "idempotency_cleanup", "webhook_retention", "webhook_delivery")
 """Workflows recorded on their own, without an order."""
 
 
@@ -343,6 +343,9 @@ async def record(name: str, env: WorkflowEnvironment) -> None:
         return
     if name == "idempotency_cleanup":
         await record_idempotency_cleanup(env)
+        return
+    if name == "webhook_retention":
+        await record_webhook_retention(env)
         return
     if name == "webhook_delivery":
         await record_webhook_delivery(env)
@@ -393,6 +396,16 @@ async def record_idempotency_cleanup(env: WorkflowEnvironment) -> None:
 
     await record_alone(
         env, "idempotency_cleanup", IdempotencyCleanupWorkflow, delete_expired_idempotency_keys
+    )
+
+
+async def record_webhook_retention(env: WorkflowEnvironment) -> None:
+    @activity.defn(name="delete_old_webhook_deliveries")
+    async def delete_old_webhook_deliveries(inp: CleanupInput) -> CleanupResult:
+        return CleanupResult(deleted=12)
+
+    await record_alone(
+        env, "webhook_retention", WebhookRetentionWorkflow, delete_old_webhook_deliveries
     )
 
 
