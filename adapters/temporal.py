@@ -44,11 +44,21 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+def connect_failed(error: BaseException) -> bool:
+    """The SDK could not reach the cluster at all (a connect, or a lazy client's first call
+    while the cluster is down): its `RuntimeError("Failed client connect: ...")`."""
+    return isinstance(error, RuntimeError) and str(error).startswith("Failed client connect")
+
+
+async def connect(
+    settings: Settings, *, runtime: Runtime | None = None, lazy: bool = False
+) -> Client:
     """A client for the configured cluster (local dev server, self-hosted or Temporal Cloud).
 
     Workers built on this client inherit its interceptors: the request id's, and the
-    tracing one when traces are on (`adapters.tracing`).
+    tracing one when traces are on (`adapters.tracing`). A `lazy` client connects at its
+    first call, and again at the next call after a failed one (the API's: it starts while
+    Temporal is down); a worker needs a connected one.
     """
     interceptors: list[Interceptor] = [CorrelationInterceptor()]
     if tracing := temporal_interceptor():
@@ -68,4 +78,5 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
         tls=tls or bool(api_key),
         api_key=api_key,
         runtime=runtime,
+        lazy=lazy,
     )

@@ -11,9 +11,10 @@ failing fields in `errors`. Every 401 carries `WWW-Authenticate: Bearer`.
     HTTPException        Starlette's own (404 unknown route, 405, 413 body too large)
     OSError, DBAPIError  503 unavailable with Retry-After when the database does not answer
                          (refused, or the connection died under the statement)
-    RPCError, WorkflowUpdateRPCTimeoutOrCancelledError
+    RPCError, WorkflowUpdateRPCTimeoutOrCancelledError, RuntimeError
                          503 unavailable with Retry-After when Temporal does not answer
-                         (UNAVAILABLE, DEADLINE_EXCEEDED, or an update's call timed out)
+                         (UNAVAILABLE, DEADLINE_EXCEEDED, an update's call timed out, or the
+                         client could not connect at all: the SDK's "Failed client connect")
     Exception            500 internal-error, logged, never detailed
 """
 
@@ -33,6 +34,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.db import unreachable
+from adapters.temporal import connect_failed
 from domain.errors import (
     DomainError,
     IdempotencyKeyReused,
@@ -213,9 +215,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     @app.exception_handler(RPCError)
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    @app.exception_handler(RuntimeError)
     async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, (OSError, DBAPIError)) and not unreachable(exc):
             return await _unexpected(request, exc)  # a statement's own error: ours to fix
+        if isinstance(exc, RuntimeError) and not connect_failed(exc):
+            return await _unexpected(request, exc)
         if isinstance(exc, RPCError) and exc.status not in _TEMPORAL_ABSENT:
             return await _unexpected(request, exc)  # Temporal answered: a refusal to fix
         log.warning("dependency_unavailable", path=request.url.path, error=type(exc).__name__)

@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # on the app's state for whoever watches its statements, as the metrics test does)
             engine = app.state.engine = create_engine(settings)
             opened.push_async_callback(engine.dispose)
-            temporal = await connect(settings)
+            temporal = await connect(settings, lazy=True)  # starts while Temporal is down
             orders = OrderStore(engine)
             status_waits = StatusWaits(settings.database_url)
             await status_waits.start()

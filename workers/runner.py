@@ -37,7 +37,7 @@ from temporalio.worker import (
 from adapters import tracing
 from adapters.logs import configure_logging
 from adapters.settings import Settings, get_settings
-from adapters.temporal import connect
+from adapters.temporal import connect, connect_failed
 from workers.attention import AttentionInterceptor
 from workers.versioning import build_id, deployment_config
 from workflows.names import PAYMENTS_QUEUE
@@ -156,8 +156,8 @@ async def connect_patiently(
     while True:
         try:
             return await connect(settings, runtime=runtime)
-        except RuntimeError as error:  # the SDK's "Failed client connect"
-            if loop.time() + delay > give_up:
+        except RuntimeError as error:
+            if not connect_failed(error) or loop.time() + delay > give_up:
                 raise
             log.warning("temporal_unreachable", error=str(error)[:200], retry_in=delay)
             await asyncio.sleep(delay)

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from adapters.settings import Settings
-from tests.integration.apps import app_client
+from devstack.process import free_port
+from tests.integration.apps import Relay, app_client
 from tests.integration.helpers import customer, operator, order_body
 
 pytestmark = pytest.mark.integration
@@ -202,6 +203,35 @@ async def test_a_database_that_does_not_answer_is_a_503_problem_with_retry_after
 
     assert_problem(answer, 503, "unavailable")
     assert answer.headers["Retry-After"] == "5"
+
+
+async def test_the_api_starts_while_temporal_is_away_and_places_once_it_answers(
+    settings: Settings, workers: None
+) -> None:
+    host, port = settings.temporal_address.rsplit(":", 1)
+    away = free_port()  # nothing listens there until "Temporal" comes back
+    async with app_client(settings, temporal_address=f"127.0.0.1:{away}") as http:
+        headers = await customer(http)  # PostgreSQL only: works meanwhile
+        listed = await http.get("/v1/products")
+        not_ready = await http.get("/readyz")
+        refused = await http.post("/v1/orders", json=order_body({"MUG-LOGO": 1}), headers=headers)
+        back = Relay((host, int(port)))
+        await back.start(away)
+        try:
+            placed = await http.post(
+                "/v1/orders", json=order_body({"MUG-LOGO": 1}), headers=headers
+            )
+            ready = await http.get("/readyz")
+        finally:
+            back.close()
+
+    assert listed.status_code == 200
+    assert_problem(not_ready, 503, "unavailable")
+    assert not_ready.json()["checks"]["temporal"].startswith("down")
+    assert_problem(refused, 503, "unavailable")
+    assert refused.headers["Retry-After"] == "5"
+    assert placed.status_code == 201, placed.text
+    assert ready.status_code == 200, ready.text
 
 
 async def test_a_statement_that_fails_on_a_live_connection_stays_a_500(

@@ -226,6 +226,8 @@ async def stopped_temporal(
     temporal = start_temporal(port=free_port(), ui_port=free_port(), db_file=None, log_file=log)
     try:
         async with app_client(settings, temporal_address=temporal.address) as http:
+            ready = await http.get("/readyz")  # the API's client connects at its first call
+            assert ready.status_code == 200, ready.text
             yield http, temporal
     finally:
         temporal.stop()

@@ -30,7 +30,7 @@ from adapters.settings import Settings
 from adapters.tables import orders, webhook_attempts, webhook_deliveries, webhook_endpoints
 from adapters.webhook_endpoints import EndpointStore
 from devstack.services import free_port, start_temporal
-from tests.integration.apps import app_client
+from tests.integration.apps import Relay, app_client
 from tests.integration.helpers import customer, insert_customer, operator
 from tests.integration.test_api_errors import assert_problem
 from workflows.names import NOTIFICATIONS_QUEUE
@@ -919,29 +919,13 @@ def retrying() -> list[str]:
     ]
 
 
-def forwarding_to(database: URL) -> Any:
-    """A TCP connection handler that relays bytes to `database`'s server and back (over its
-    unix socket when the URL names one, as the embedded PostgreSQL's does)."""
-
-    async def relay(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        except ConnectionError:
-            pass
-        finally:
-            sink.close()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        port = database.port or 5432
-        if folder := database.query.get("host"):
-            upstream = await asyncio.open_unix_connection(f"{folder}/.s.PGSQL.{port}")
-        else:
-            upstream = await asyncio.open_connection(database.host or "127.0.0.1", port)
-        await asyncio.gather(relay(reader, upstream[1]), relay(upstream[0], writer))
-
-    return handle
+def postgres_at(database: URL) -> tuple[str, int] | str:
+    """Where `database`'s server listens: its unix socket when the URL names a folder (the
+    embedded PostgreSQL's), else its host and port."""
+    port = database.port or 5432
+    if folder := database.query.get("host"):
+        return f"{folder}/.s.PGSQL.{port}"
+    return database.host or "127.0.0.1", port
 
 
 async def test_the_api_starts_while_its_database_is_away_and_seeds_once_it_answers(
@@ -958,7 +942,8 @@ async def test_the_api_starts_while_its_database_is_away_and_seeds_once_it_answe
     async with app_client(environment) as http:
         assert_problem(await http.get("/v1/products"), 503, "unavailable")
         assert "_seed_when_answered" in retrying()
-        back = await asyncio.start_server(forwarding_to(database), "127.0.0.1", away)
+        back = Relay(postgres_at(database))
+        await back.start(away)
         try:
             for _ in range(150):
                 row = await stored_or_none(engine, SEEDED_ENDPOINT_ID)
