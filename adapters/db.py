@@ -73,6 +73,16 @@ def data_refusal(error: exc.DBAPIError, *, constraints: bool = False) -> str | N
     return f"{type(refused.__cause__ or refused).__name__} (SQLSTATE {sqlstate})"
 
 
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+"""Seconds between attempts at work that waits for the database to answer again (the
+status listener, the seed of MERCHANT_WEBHOOK_URL's endpoint); the last repeats."""
+
+
+def reconnect_delay(attempt: int) -> float:
+    """The wait before retry number `attempt` (0 first)."""
+    return RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+
+
 def unreachable(error: BaseException) -> bool:
     """The database did not answer (refused, reset, gone): the same work may succeed later.
     A statement's own failure on a live connection is not that."""

@@ -21,11 +21,9 @@ import asyncpg
 import structlog
 from sqlalchemy.engine import make_url
 
-from adapters.db import async_url
+from adapters.db import async_url, reconnect_delay
 
 CHANNEL = "order_status"
-RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
-"""Seconds between attempts to listen again; the last repeats until one succeeds."""
 
 log = structlog.get_logger()
 
@@ -120,7 +118,7 @@ class StatusWaits:
             try:
                 await self._listen()
             except (OSError, asyncpg.PostgresError) as error:
-                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                delay = reconnect_delay(attempt)
                 log.warning("status_listener_unavailable", error=type(error).__name__)
                 attempt += 1
                 await asyncio.sleep(delay)

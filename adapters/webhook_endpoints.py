@@ -20,15 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.db import autocommit, unreachable
+from adapters.db import autocommit, reconnect_delay, unreachable
 from adapters.settings import Settings
 from adapters.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from workflows.webhook_contracts import SEEDED_ENDPOINT_ID, new_endpoint_id
 
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long the previous secret still signs after a rotation."""
-SEED_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
-"""Seconds between attempts to seed while the database does not answer; the last repeats."""
 
 DELETE_TRIES = 3
 DEADLOCK = "40P01"
@@ -323,12 +321,13 @@ class Seeding:
 async def _seed_when_answered(store: EndpointStore, settings: Settings) -> None:
     attempt = 0
     while True:
-        await asyncio.sleep(SEED_RETRY_DELAYS[min(attempt, len(SEED_RETRY_DELAYS) - 1)])
+        await asyncio.sleep(reconnect_delay(attempt))
         attempt += 1
         try:
             await store.seed_configured(settings)
         except (OSError, DBAPIError) as error:
             if unreachable(error):
+                log.warning("webhook_endpoint_seed_deferred", error=type(error).__name__)
                 continue
             log.exception("webhook_endpoint_seed_failed")
             return

@@ -8,14 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleSpec,
-)
+from temporalio.client import Client, ScheduleActionStartWorkflow
 
 from activities.channels import ChannelChoice
 from activities.maintenance import CleanupInput, DeliveryRetention, MaintenanceActivities
@@ -28,7 +21,7 @@ from adapters.notification_store import NotificationStore
 from adapters.order_store import OrderStore
 from adapters.settings import Settings
 from adapters.webhook_deliveries import WebhookDeliveries
-from workers.runner import OwningWorker, main, worker_options
+from workers.runner import OwningWorker, ensure_schedule, main, worker_options
 from workers.versioning import make_current_if_none
 from workflows.maintenance import (
     RETENTION_SCHEDULE_ID,
@@ -40,34 +33,23 @@ from workflows.names import ORDERS_QUEUE
 from workflows.order import OrderWorkflow
 
 
-async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
-    """The housekeeping Schedules exist once per namespace, whichever worker starts first:
-    idempotency keys every `IDEMPOTENCY_CLEANUP_INTERVAL`, webhook deliveries daily."""
-    actions = [
-        ScheduleActionStartWorkflow(
-            IdempotencyCleanupWorkflow.run,
-            CleanupInput(),
-            id="idempotency-keys-cleanup",
-            task_queue=ORDERS_QUEUE,
-        ),
-        ScheduleActionStartWorkflow(
-            WebhookRetentionWorkflow.run,
-            CleanupInput(),
-            id="webhook-deliveries-retention",
-            task_queue=ORDERS_QUEUE,
-        ),
-    ]
-    every = [settings.idempotency_cleanup_interval, timedelta(days=1)]
-    for schedule_id, action, interval in zip(
-        (SCHEDULE_ID, RETENTION_SCHEDULE_ID), actions, every, strict=True
-    ):
-        schedule = Schedule(
-            action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)])
-        )
-        try:
-            await client.create_schedule(schedule_id, schedule)
-        except ScheduleAlreadyRunningError:
-            pass
+async def ensure_cleanup_schedules(client: Client, settings: Settings) -> None:
+    """Housekeeping: idempotency keys every `IDEMPOTENCY_CLEANUP_INTERVAL`, webhook
+    deliveries daily."""
+    keys = ScheduleActionStartWorkflow(
+        IdempotencyCleanupWorkflow.run,
+        CleanupInput(),
+        id="idempotency-keys-cleanup",
+        task_queue=ORDERS_QUEUE,
+    )
+    await ensure_schedule(client, SCHEDULE_ID, keys, settings.idempotency_cleanup_interval)
+    deliveries = ScheduleActionStartWorkflow(
+        WebhookRetentionWorkflow.run,
+        CleanupInput(),
+        id="webhook-deliveries-retention",
+        task_queue=ORDERS_QUEUE,
+    )
+    await ensure_schedule(client, RETENTION_SCHEDULE_ID, deliveries, timedelta(days=1))
 
 
 async def build(client: Client, settings: Settings) -> OwningWorker:
@@ -77,7 +59,7 @@ async def build(client: Client, settings: Settings) -> OwningWorker:
     acts = OrderActivities(InventoryStore(engine), OrderStore(engine), choice.chosen)
     maintenance = MaintenanceActivities(IdempotencyStore(engine), settings.idempotency_key_ttl)
     retention = DeliveryRetention(deliveries, settings.webhook_delivery_retention)
-    await ensure_cleanup_schedule(client, settings)
+    await ensure_cleanup_schedules(client, settings)
     await make_current_if_none(client, settings)
     return OwningWorker(
         client,

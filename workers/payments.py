@@ -6,14 +6,7 @@ and hands it, as a `PaymentGateway`, to activities that know only the port.
 
 from __future__ import annotations
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleSpec,
-)
+from temporalio.client import Client, ScheduleActionStartWorkflow
 
 from activities.payments import PaymentActivities
 from activities.reconciliation import ReconcileInput, ReconciliationActivities
@@ -23,7 +16,7 @@ from adapters.settings import Settings
 from adapters.stripe_gateway import StripeGateway
 from domain.payments import PaymentGateway
 from domain.reconciliation import ReconciliationLedger
-from workers.runner import OwningWorker, main, worker_options
+from workers.runner import OwningWorker, ensure_schedule, main, worker_options
 from workers.versioning import make_current_if_none
 from workflows.names import PAYMENTS_QUEUE
 from workflows.payment import PaymentWorkflow
@@ -31,20 +24,13 @@ from workflows.reconciliation import SCHEDULE_ID, ReconciliationWorkflow
 
 
 async def ensure_reconciliation_schedule(client: Client, settings: Settings) -> None:
-    """The reconciliation Schedule exists once per namespace, whichever worker starts first."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ReconciliationWorkflow.run,
-            ReconcileInput(),
-            id="reconciliation",
-            task_queue=PAYMENTS_QUEUE,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=settings.reconciliation_interval)]),
+    action = ScheduleActionStartWorkflow(
+        ReconciliationWorkflow.run,
+        ReconcileInput(),
+        id="reconciliation",
+        task_queue=PAYMENTS_QUEUE,
     )
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-        pass
+    await ensure_schedule(client, SCHEDULE_ID, action, settings.reconciliation_interval)
 
 
 async def build(client: Client, settings: Settings) -> OwningWorker:

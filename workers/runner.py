@@ -24,7 +24,14 @@ import httpx
 import structlog
 import uvloop
 from prometheus_client import generate_latest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+)
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import (
     Interceptor,
@@ -128,6 +135,18 @@ async def close_all(closing: Sequence[Closer]) -> None:
             await close()
         except Exception as error:
             log.warning("worker_resource_not_closed", resource=repr(close), error=repr(error)[:200])
+
+
+async def ensure_schedule(
+    client: Client, schedule_id: str, action: ScheduleActionStartWorkflow, every: timedelta
+) -> None:
+    """The Schedule `schedule_id` exists once per namespace, whichever worker starts first;
+    one that exists already is left as it is."""
+    spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)])
+    try:
+        await client.create_schedule(schedule_id, Schedule(action=action, spec=spec))
+    except ScheduleAlreadyRunningError:
+        pass
 
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
